@@ -1,0 +1,54 @@
+# StopHacking: the two commands of the README are `make workbench` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5006
+DURATION ?= 120
+PYTEST_ARGS ?=
+
+.PHONY: setup workbench test test-fast test-integration test-e2e lint format demo clean
+
+# Idempotent: the venv is rebuilt only when environment.yml or pyproject.toml change;
+# the jars are resolved only once (stophacking setup checks its own cache marker).
+$(BIN)/.installed: environment.yml pyproject.toml tools/requirements.py
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (python3.11 or python3)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$$(sed -nE 's/^ *- (pyyaml==[0-9.]+) *$$/\1/Ip' environment.yml)"
+	$(BIN)/python tools/requirements.py environment.yml > $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(BIN)/.installed
+	@command -v java >/dev/null || { echo "Java 17+ is required (java not on PATH)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required once to fetch jars (mvn not on PATH)"; exit 1; }
+	$(BIN)/stophacking setup
+
+workbench: setup
+	@echo "Opening the workbench at http://$(HOST):$(PORT)/workbench (Ctrl-C stops it and everything it started)"
+	$(BIN)/panel serve workbench --address $(HOST) --port $(PORT) \
+		--allow-websocket-origin $(HOST):$(PORT) --allow-websocket-origin localhost:$(PORT)
+
+test: setup
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check pipelines workbench tests tools
+	$(BIN)/ruff format --check pipelines workbench tests tools
+	$(BIN)/mypy
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix pipelines workbench tests tools
+	$(BIN)/ruff format pipelines workbench tests tools
+
+clean:
+	rm -rf $(VENV) .stophacking .pytest_cache .mypy_cache .ruff_cache

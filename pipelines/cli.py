@@ -1,0 +1,173 @@
+"""``stophacking``: one command, one subcommand per capability, each a thin call.
+
+Settings resolve defaults → ``STOPHACKING_*`` env → the global flags below (and each
+subcommand's own flags). Errors of the product print as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from pipelines.config import Settings, load_settings, replace
+from pipelines.errors import StopHackingError
+
+
+class _Group(click.Group):
+    """Turns product errors into one readable line instead of a stack trace."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StopHackingError as exc:
+            click.echo(f"stophacking: error: {exc}", err=True)
+            sys.exit(2)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.find_root().obj["settings"]  # type: ignore[no-any-return]
+
+
+def with_overrides(ctx: click.Context, overrides: dict[str, Any]) -> Settings:
+    """The root settings with a subcommand's own flags applied."""
+    return replace(_settings(ctx), overrides)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--bootstrap-servers",
+    metavar="HOST:PORT[,…]",
+    help="Kafka cluster to use (env STOPHACKING_KAFKA__BOOTSTRAP_SERVERS).",
+)
+@click.option(
+    "--kafka-option",
+    "kafka_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Raw kafka-python client key, repeatable (e.g. security_protocol=SASL_SSL).",
+)
+@click.option("--spark-master", metavar="URL", help="Spark master (env STOPHACKING_SPARK__MASTER).")
+@click.option("--home", type=click.Path(file_okay=False), help="State folder (jars, broker, data).")
+@click.version_option(package_name="stophacking")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    bootstrap_servers: str | None,
+    kafka_options: tuple[str, ...],
+    spark_master: str | None,
+    home: str | None,
+) -> None:
+    """StopHacking: real-time intrusion detection on Kafka and Spark."""
+    overrides: dict[str, Any] = {
+        "kafka.bootstrap_servers": bootstrap_servers,
+        "spark.master": spark_master,
+        "home": home,
+    }
+    settings = load_settings(overrides)
+    if kafka_options:
+        extra = dict(settings.kafka.extra)
+        for option in kafka_options:
+            key, sep, value = option.partition("=")
+            if not sep:
+                raise click.BadParameter(f"expected KEY=VALUE, got {option!r}")
+            extra[key.strip()] = _coerce(value.strip())
+        settings = replace(settings, {"kafka.extra": extra})
+    ctx.obj = {"settings": settings}
+
+
+def _coerce(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+# -- setup -----------------------------------------------------------------------------
+@main.command()
+@click.pass_context
+def setup(ctx: click.Context) -> None:
+    """Resolve the broker and Spark connector jars from Maven Central (once)."""
+    from pipelines.broker.embedded import resolve_broker_jars
+    from pipelines.detector.session import resolve_connector_jars
+
+    settings = _settings(ctx)
+    broker_jars = resolve_broker_jars(settings)
+    connector_jars = resolve_connector_jars(settings)
+    click.echo(f"broker jars:    {len(broker_jars)} in {broker_jars[0].parent}")
+    click.echo(f"connector jars: {len(connector_jars)} in {connector_jars[0].parent}")
+
+
+# -- broker ----------------------------------------------------------------------------
+@main.group()
+def broker() -> None:
+    """The embedded single-node Kafka broker (KRaft)."""
+
+
+@broker.command("start")
+@click.pass_context
+def broker_start(ctx: click.Context) -> None:
+    """Start the embedded broker in the background (no-op if it runs)."""
+    from pipelines.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker(_settings(ctx))
+    seconds = embedded.start()
+    status = embedded.status()
+    click.echo(
+        f"embedded Kafka broker ready at {status.bootstrap_servers} "
+        f"(pid {status.pid}, {seconds:.1f} s); log: {status.log_file}"
+    )
+
+
+@broker.command("stop")
+@click.pass_context
+def broker_stop(ctx: click.Context) -> None:
+    """Stop the embedded broker (SIGTERM, then wait)."""
+    from pipelines.broker import EmbeddedBroker
+
+    stopped = EmbeddedBroker(_settings(ctx)).stop()
+    click.echo("embedded Kafka broker stopped" if stopped else "embedded Kafka broker was not running")
+
+
+@broker.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def broker_status(ctx: click.Context, as_json: bool) -> None:
+    """Show the broker in use and its topics; exit 1 when none answers."""
+    from pipelines import kafka_io
+    from pipelines.broker import EmbeddedBroker
+    from pipelines.errors import BrokerUnavailable
+
+    settings = _settings(ctx)
+    embedded = EmbeddedBroker(settings)
+    pid = embedded.status().pid if settings.kafka.bootstrap_servers == embedded.bootstrap_servers else None
+    try:
+        topics = kafka_io.list_topics(settings.kafka)
+        running = True
+    except BrokerUnavailable:
+        topics, running = [], False
+    report = {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "reachable": running,
+        "embedded_pid": pid,
+        "topics": topics,
+    }
+    if as_json:
+        click.echo(json.dumps(report))
+    elif running:
+        kind = f"embedded, pid {pid}" if pid else "external"
+        click.echo(f"Kafka at {settings.kafka.bootstrap_servers} is up ({kind})")
+        click.echo(f"topics ({len(topics)}): {', '.join(topics) if topics else '(none)'}")
+    else:
+        click.echo(f"no Kafka broker answers at {settings.kafka.bootstrap_servers}")
+    if not running:
+        sys.exit(1)
+
+
+# Later capabilities register their commands below (data, produce, watch, train, detect).
+
+
+if __name__ == "__main__":
+    main()

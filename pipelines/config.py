@@ -1,0 +1,154 @@
+"""One frozen settings tree for the whole product.
+
+Resolution order: defaults in this file → environment variables ``STOPHACKING_*`` →
+explicit overrides (CLI flags, workbench widgets) via :func:`load_settings`.
+Nested fields use a double underscore: ``STOPHACKING_KAFKA__BOOTSTRAP_SERVERS``,
+``STOPHACKING_SPARK__MASTER``. Raw Kafka client keys (SASL, TLS, …) travel in
+``kafka.extra`` (JSON in ``STOPHACKING_KAFKA__EXTRA``); raw Spark keys in
+``spark.extra``. Nothing below ``cli.py`` reads ``os.environ``: it all happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout (or installed tree) that holds ``pipelines/`` and ``workbench/``."""
+
+ENV_PREFIX = "STOPHACKING_"
+ENV_HOME = "STOPHACKING_HOME"
+ENV_SHARED_DIR = "STOPHACKING_SHARED_DIR"
+"""Folder laid out like ``../shared`` (docs/, data/real/, models/provided/); tests only."""
+ENV_TEST_BOOTSTRAP = "STOPHACKING_TEST_BOOTSTRAP"
+"""An external broker for the test session; without it the tests start the embedded one."""
+
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_CONTROLLER_PORT = 9093
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Frozen):
+    """Kafka topic names: dotted and versioned."""
+
+    process: str = "stophacking.process.v1"
+    memory: str = "stophacking.memory.v1"
+    window_counts: str = "stophacking.window-counts.v1"
+    alerts: str = "stophacking.alerts.v1"
+    health: str = "stophacking.health.v1"
+
+
+class KafkaSettings(_Frozen):
+    """How every kafka-python client and Spark's Kafka source reach the cluster."""
+
+    bootstrap_servers: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
+    topics: TopicSettings = TopicSettings()
+    partitions: int = Field(default=1, ge=1, description="partitions of topics we create")
+    replication_factor: int = Field(default=1, ge=1)
+    request_timeout_s: float = 15.0
+    extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description="raw kafka-python keys, e.g. security_protocol, sasl_mechanism",
+    )
+
+
+class BrokerSettings(_Frozen):
+    """The embedded single-node KRaft broker (used when no cluster is reachable)."""
+
+    kafka_version: str = "4.1.1"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_KAFKA_PORT
+    controller_port: int = DEFAULT_CONTROLLER_PORT
+    data_dir: Path | None = Field(default=None, description="default: <home>/broker")
+    heap_mb: int = 512
+    start_timeout_s: float = 90.0
+    stop_timeout_s: float = 30.0
+
+
+class SparkSettings(_Frozen):
+    """The Spark session of the detector and of training."""
+
+    master: str = "local[2]"
+    app_name: str = "stophacking"
+    shuffle_partitions: int = 2
+    ui_enabled: bool = False
+    driver_memory: str = "2g"
+    scala_binary_version: str = "2.13"
+    extra: dict[str, str] = Field(default_factory=dict, description="raw spark.* keys")
+
+
+class Settings(BaseSettings):
+    """The whole tree. Build it with :func:`load_settings`, never by hand in library code."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default=PROJECT_ROOT / ".stophacking",
+        description="state folder: jars, broker storage, generated data, checkpoints",
+    )
+    models_dir: Path = PROJECT_ROOT / "models"
+    jars_cache: Path | None = Field(default=None, description="default: <home>/jars")
+    kafka: KafkaSettings = KafkaSettings()
+    broker: BrokerSettings = BrokerSettings()
+    spark: SparkSettings = SparkSettings()
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.jars_cache or (self.home / "jars")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.broker.data_dir or (self.home / "broker")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            merged[head] = _merge(dict(merged.get(head) or {}), {rest: value})
+        elif isinstance(value, Mapping) and isinstance(merged.get(head), dict):
+            merged[head] = _merge(merged[head], value)
+        else:
+            merged[head] = value
+    return merged
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Resolve the settings: defaults → ``STOPHACKING_*`` env vars → ``overrides``.
+
+    Args:
+        overrides: dotted keys to values, e.g. ``{"kafka.bootstrap_servers": "h:9092"}``.
+            ``None`` values are ignored, so CLI options that were not given fall through.
+    """
+    from_env = Settings()
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not given:
+        return from_env
+    return Settings.model_validate(_merge(from_env.model_dump(), given))
+
+
+def replace(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """Return a copy of ``settings`` with dotted ``overrides`` applied (no env re-read)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings.model_validate(_merge(settings.model_dump(), given))

@@ -1,0 +1,1 @@
+"""Spark Structured Streaming detector: session, transforms, scoring, sinks, job wiring."""

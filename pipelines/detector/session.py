@@ -1,0 +1,89 @@
+"""The SparkSession factory, with Spark's Kafka connector on the classpath.
+
+The connector jars (``spark-sql-kafka-0-10`` at exactly pyspark's version, Scala 2.13)
+are resolved from Maven Central once into ``<home>/jars/spark-kafka-<version>``; after
+that, nothing is downloaded at run time. Only the connector and the few jars it needs
+beyond pyspark's own are kept, so no second Hadoop or Scala lands on the classpath.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import SparkSession
+
+from pipelines.config import Settings
+from pipelines.errors import MissingToolError
+from pipelines.maven import Artifact, resolve_jars
+
+CONNECTOR_EXTRA_ARTIFACT_IDS = (
+    "spark-sql-kafka-0-10_{scala}",
+    "spark-token-provider-kafka-0-10_{scala}",
+    "kafka-clients",
+    "commons-pool2",
+)
+
+
+def connector_artifact(settings: Settings) -> Artifact:
+    scala = settings.spark.scala_binary_version
+    return Artifact("org.apache.spark", f"spark-sql-kafka-0-10_{scala}", pyspark.__version__)
+
+
+def resolve_connector_jars(settings: Settings) -> list[Path]:
+    """Fetch (once) and return the jars of Spark's Kafka connector."""
+    scala = settings.spark.scala_binary_version
+    return resolve_jars(
+        settings.jars_dir / f"spark-kafka-{pyspark.__version__}",
+        [connector_artifact(settings)],
+        include_artifact_ids=[a.format(scala=scala) for a in CONNECTOR_EXTRA_ARTIFACT_IDS],
+    )
+
+
+def build_spark_session(
+    settings: Settings,
+    *,
+    app_name: str | None = None,
+    checkpoint_dir: Path | None = None,
+    with_kafka: bool = True,
+) -> SparkSession:
+    """Get or create the process-wide SparkSession.
+
+    Args:
+        settings: master, shuffle partitions, UI, raw ``spark.extra`` keys.
+        app_name: application name (default ``settings.spark.app_name``).
+        checkpoint_dir: default streaming checkpoint root (default ``<home>/checkpoints``).
+        with_kafka: put the Kafka connector jars on the classpath.
+
+    Spark allows one session per JVM: a second call returns the first session, with
+    its original classpath and master.
+    """
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise MissingToolError("'java' not found on PATH and JAVA_HOME unset: Spark needs Java 17+")
+    spark_settings = settings.spark
+    checkpoints = checkpoint_dir or settings.home / "checkpoints"
+    builder = (
+        SparkSession.builder.master(spark_settings.master)
+        .appName(app_name or spark_settings.app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(spark_settings.shuffle_partitions))
+        .config("spark.ui.enabled", str(spark_settings.ui_enabled).lower())
+        .config("spark.driver.memory", spark_settings.driver_memory)
+        .config("spark.sql.streaming.checkpointLocation", str(checkpoints))
+        .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
+        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(settings.home))
+        # Local mode: keep the driver quiet about the loopback address.
+        .config("spark.driver.host", os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"))
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
+    )
+    if with_kafka:
+        jars = ",".join(str(p) for p in resolve_connector_jars(settings))
+        builder = builder.config("spark.jars", jars)
+    for key, value in spark_settings.extra.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

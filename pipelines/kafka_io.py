@@ -1,0 +1,151 @@
+"""The kafka-python edge shared by every module: client configs, readiness, topics.
+
+Only adapter modules import ``kafka``; this one holds what they share so each of
+them does not rebuild client settings and admin calls on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipelines.config import KafkaSettings
+from pipelines.errors import BrokerUnavailable
+
+
+def client_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    """kafka-python keyword arguments for any client: bootstrap, timeouts, extra keys."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers.split(","),
+        "request_timeout_ms": int(kafka.request_timeout_s * 1000),
+    }
+    config.update(kafka.extra)
+    config.update(overrides)
+    return config
+
+
+def _admin(kafka: KafkaSettings, timeout_s: float) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        **client_config(
+            kafka,
+            client_id="stophacking-admin",
+            request_timeout_ms=max(1000, int(timeout_s * 1000)),
+            bootstrap_timeout_ms=max(1000, int(timeout_s * 1000)),
+        )
+    )
+
+
+def list_topics(kafka: KafkaSettings, timeout_s: float = 5.0) -> list[str]:
+    """Topic names on the cluster (internal ones left out).
+
+    Raises:
+        BrokerUnavailable: nothing answered at ``kafka.bootstrap_servers`` in time.
+    """
+    try:
+        admin = _admin(kafka, timeout_s)
+    except (KafkaError, OSError, ValueError) as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {kafka.bootstrap_servers} ({exc.__class__.__name__})"
+        ) from exc
+    try:
+        return sorted(t for t in admin.list_topics() if not t.startswith("__"))
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def is_reachable(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
+    """True when a broker answers a metadata request at the bootstrap servers."""
+    try:
+        list_topics(kafka, timeout_s)
+    except BrokerUnavailable:
+        return False
+    return True
+
+
+def wait_until_ready(kafka: KafkaSettings, timeout_s: float, *, alive: Any = None) -> float:
+    """Ask the broker until it answers; return the seconds it took.
+
+    Args:
+        kafka: where to ask.
+        timeout_s: give up after this long.
+        alive: optional callable; when it returns False we stop waiting at once (the
+            broker process died).
+
+    Raises:
+        BrokerUnavailable: no answer within ``timeout_s`` (or ``alive()`` turned False).
+    """
+    started = time.monotonic()
+    while True:
+        if alive is not None and not alive():
+            raise BrokerUnavailable("the broker process exited while starting")
+        if is_reachable(kafka, timeout_s=2.0):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            raise BrokerUnavailable(
+                f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout_s:.0f} s"
+            )
+        time.sleep(0.25)
+
+
+def ensure_topics(
+    kafka: KafkaSettings,
+    names: Iterable[str],
+    *,
+    partitions: int | None = None,
+    configs: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    wanted = list(dict.fromkeys(names))
+    existing = set(list_topics(kafka))
+    missing = [n for n in wanted if n not in existing]
+    if not missing:
+        return []
+    admin = _admin(kafka, kafka.request_timeout_s)
+    try:
+        admin.create_topics(
+            [
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions or kafka.partitions,
+                    replication_factor=kafka.replication_factor,
+                    topic_configs=dict(configs or {}),
+                )
+                for name in missing
+            ]
+        )
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+    return missing
+
+
+def delete_topics(kafka: KafkaSettings, names: Iterable[str]) -> None:
+    """Delete topics, ignoring ones that are already gone."""
+    admin = _admin(kafka, kafka.request_timeout_s)
+    try:
+        admin.delete_topics(list(names))
+    except KafkaError:
+        pass
+    finally:
+        admin.close()
+
+
+def topic_end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    """Latest offset per partition of ``topic`` (what a fully caught-up reader has seen)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**client_config(kafka, enable_auto_commit=False))
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()

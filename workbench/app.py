@@ -1,0 +1,43 @@
+"""The workbench template: sidebar (status, controls) and tabs.
+
+Importable for Jupyter: ``from workbench.app import build_tabs`` gives every tab's
+content as Panel objects; ``build_app`` gives the whole desktop-style template.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from workbench.feeds import WorkbenchState
+from workbench.tabs.broker import broker_tab
+
+TITLE = "StopHacking workbench"
+
+
+def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
+    """Each tab's content by name, bound to the shared ``state``."""
+    return {"Broker": broker_tab(state.broker)}
+
+
+def _sidebar(state: WorkbenchState) -> pn.Column:
+    def _banner(reachable: bool, bootstrap: str) -> pn.pane.Alert:
+        if reachable:
+            return pn.pane.Alert(f"Kafka: {bootstrap}", alert_type="success")
+        return pn.pane.Alert(f"Kafka not reachable at {bootstrap}", alert_type="danger")
+
+    return pn.Column(
+        pn.pane.Markdown("### Status"),
+        pn.bind(_banner, state.broker.param.reachable, state.broker.param.bootstrap_servers),
+    )
+
+
+def build_app(state: WorkbenchState) -> pn.template.FastListTemplate:
+    """The full application for one browser session."""
+    tabs = pn.Tabs(*[(name, view) for name, view in build_tabs(state).items()], dynamic=False)
+    return pn.template.FastListTemplate(
+        title=TITLE,
+        sidebar=[_sidebar(state)],
+        main=[tabs],
+        theme_toggle=False,
+        accent="#b71c1c",
+    )

@@ -1,0 +1,50 @@
+"""The workbench's only bridge to ``pipelines``: controllers and data feeds for the tabs.
+
+Feeds are ``param.Parameterized`` objects shared by every browser session (and by a
+notebook); tabs only read their parameters and call their methods. Blocking work
+(asking Kafka, starting processes, Spark SQL) runs on a worker thread
+(:mod:`workbench.feeds.worker`), never on the Bokeh event loop. One module per area:
+``broker``, and later ``producers``, ``live``, ``detection``, ``models``, ``health``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pipelines.config import Settings, load_settings
+from workbench.feeds.broker import BrokerFeed
+
+
+class WorkbenchState:
+    """Everything the tabs share, built once per server (or notebook) process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.broker = BrokerFeed(self.settings)
+
+    def shutdown(self) -> None:
+        """Stop what this workbench started (called when the server unloads)."""
+        self.broker.stop_embedded()
+
+
+
+_STATE: WorkbenchState | None = None
+_STATE_LOCK = threading.Lock()
+
+
+def shared_state(settings: Settings | None = None) -> WorkbenchState:
+    """The process-wide workbench state (created on first use)."""
+    global _STATE
+    with _STATE_LOCK:
+        if _STATE is None:
+            _STATE = WorkbenchState(settings)
+        return _STATE
+
+
+def reset_shared_state() -> None:
+    """Shut down and forget the process-wide state (tests, server unload)."""
+    global _STATE
+    with _STATE_LOCK:
+        if _STATE is not None:
+            _STATE.shutdown()
+        _STATE = None

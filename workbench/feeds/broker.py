@@ -1,0 +1,83 @@
+"""Broker feed: which Kafka the workbench uses, whether it answers, its topics."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import param
+
+from pipelines import kafka_io
+from pipelines.broker import EmbeddedBroker, ensure_broker
+from pipelines.config import Settings
+from pipelines.errors import StopHackingError
+from workbench.feeds.worker import submit
+
+
+class BrokerFeed(param.Parameterized):
+    """Which Kafka the workbench uses, whether it answers, and its topics."""
+
+    bootstrap_servers = param.String(default="", doc="Kafka bootstrap servers in use")
+    kind = param.Selector(default="unknown", objects=["unknown", "embedded", "external"])
+    reachable = param.Boolean(default=False)
+    topics = param.List(default=[])
+    message = param.String(default="Checking for a Kafka broker…")
+    busy = param.Boolean(default=False)
+    embedded_pid = param.Integer(default=None, allow_None=True)
+
+    def __init__(self, settings: Settings, **params: Any) -> None:
+        super().__init__(bootstrap_servers=settings.kafka.bootstrap_servers, **params)
+        self.settings = settings
+        self._embedded = EmbeddedBroker(settings)
+        self._lock = threading.Lock()
+        self.started_embedded = False
+
+    @property
+    def is_embedded_address(self) -> bool:
+        return self.settings.kafka.bootstrap_servers == self._embedded.bootstrap_servers
+
+    def refresh(self) -> Future[None]:
+        """Ask the broker (on a worker thread) and update the parameters."""
+        return submit(self._refresh)
+
+    def _refresh(self) -> None:
+        try:
+            topics = kafka_io.list_topics(self.settings.kafka, timeout_s=3.0)
+        except StopHackingError as exc:
+            self.param.update(reachable=False, topics=[], message=str(exc))
+            return
+        pid = self._embedded.status().pid if self.is_embedded_address else None
+        self.param.update(
+            reachable=True,
+            topics=topics,
+            embedded_pid=pid,
+            kind="embedded" if pid else "external",
+            message=f"Connected to Kafka at {self.settings.kafka.bootstrap_servers}",
+        )
+
+    def ensure(self) -> Future[None]:
+        """Use the configured broker, or start the embedded one when none answers."""
+        return submit(self._ensure)
+
+    def _ensure(self) -> None:
+        with self._lock:
+            self.param.update(busy=True, message="Looking for a Kafka broker…")
+            try:
+                choice = ensure_broker(self.settings)
+                if choice.started_now:
+                    self.started_embedded = True
+                    seconds = choice.embedded.startup_s if choice.embedded else None
+                    self.message = f"Started the embedded Kafka broker in {seconds or 0:.1f} s"
+            except StopHackingError as exc:
+                self.param.update(reachable=False, message=f"Kafka unavailable: {exc}")
+            finally:
+                self.busy = False
+        self._refresh()
+
+    def stop_embedded(self) -> bool:
+        """Stop the embedded broker if this workbench started it."""
+        if self.started_embedded:
+            self.started_embedded = False
+            return self._embedded.stop()
+        return False

@@ -1,0 +1,1 @@
+"""One module per workbench tab; each exposes a function returning a Panel object."""
