@@ -63,3 +63,14 @@ STREAMING_FILE_NAMES: Final[dict[Stream, str]] = {
     "process": "Streaming_Linux_process.csv",
     "memory": "Streaming_Linux_memory.csv",
 }
+
+# Column kinds (the one type definition the Python parser, the Spark expressions, the
+# producers' JSON encoding and training all derive from).
+INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
+    {"sequence", "machine", "PID", "TRUN", "TSLPI", "TSLPU", "NICE", "PRI", "RTPR", "CPUNR", "EXC"}
+)
+FLOAT_COLUMNS: Final[frozenset[str]] = frozenset(
+    {"CPU", "MINFLT", "MAJFLT", "VSTEXT", "VSIZE", "RSIZE", "VGROW", "RGROW", "MEM"}
+)
+STRING_COLUMNS: Final[frozenset[str]] = frozenset({"POLI", "Status", "State", "CMD"})
+"""Never converted: `-` in POLI and Status is a real category; CMD is kept exactly."""
