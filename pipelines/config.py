@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +84,39 @@ class SparkSettings(_Frozen):
     extra: dict[str, str] = Field(default_factory=dict, description="raw spark.* keys")
 
 
+class CycleSettings(_Frozen):
+    """One producer's cycle (SPEC §3): period and inclusive row-count ranges per machine."""
+
+    cycle_period_s: float = Field(gt=0, description="seconds between cycles at speed 1")
+    rows_min: int = Field(ge=0, description="fewest new rows per machine per cycle")
+    rows_max: int = Field(ge=0, description="most new rows per machine per cycle")
+    late_rows_min: int = Field(default=0, ge=0, description="fewest held-back rows")
+    late_rows_max: int = Field(default=0, ge=0, description="most held-back rows")
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> CycleSettings:
+        if self.rows_min > self.rows_max or self.late_rows_min > self.late_rows_max:
+            raise ValueError("each *_min must not exceed its *_max")
+        return self
+
+
+class ReplaySettings(_Frozen):
+    """The producers: cycles per stream and how hard they try to deliver."""
+
+    process: CycleSettings = CycleSettings(cycle_period_s=5.0, rows_min=10, rows_max=50)
+    memory: CycleSettings = CycleSettings(
+        cycle_period_s=10.0, rows_min=20, rows_max=80, late_rows_min=0, late_rows_max=5
+    )
+    connect_timeout_s: float = Field(
+        default=60.0, gt=0, description="give up when no broker answers for this long"
+    )
+    delivery_timeout_s: float = Field(
+        default=120.0, gt=0, description="a record not acknowledged by then counts as an error"
+    )
+    linger_ms: int = Field(default=5, ge=0, description="producer batching delay")
+    progress_interval_s: float = Field(default=0.5, gt=0, description="progress report period")
+
+
 class Settings(BaseSettings):
     """The whole tree. Build it with :func:`load_settings`, never by hand in library code."""
 
@@ -103,6 +136,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     broker: BrokerSettings = BrokerSettings()
     spark: SparkSettings = SparkSettings()
+    replay: ReplaySettings = ReplaySettings()
 
     @property
     def jars_dir(self) -> Path:
