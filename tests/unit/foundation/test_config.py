@@ -1,0 +1,56 @@
+"""The settings tree resolves defaults → env → overrides, and stays frozen."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from pipelines.config import Settings, load_settings, replace
+
+
+def test_defaults_point_at_the_embedded_broker_and_local_spark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("STOPHACKING_KAFKA__BOOTSTRAP_SERVERS", "STOPHACKING_SPARK__MASTER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.spark.master == "local[2]"
+    assert settings.kafka.topics.process == "stophacking.process.v1"
+
+
+def test_env_overrides_defaults_and_flags_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOPHACKING_KAFKA__BOOTSTRAP_SERVERS", "kafka-a:9092,kafka-b:9092")
+    monkeypatch.setenv("STOPHACKING_SPARK__MASTER", "spark://master:7077")
+    from_env = load_settings()
+    assert from_env.kafka.bootstrap_servers == "kafka-a:9092,kafka-b:9092"
+    assert from_env.spark.master == "spark://master:7077"
+
+    flagged = load_settings({"kafka.bootstrap_servers": "flag:9092", "spark.master": None})
+    assert flagged.kafka.bootstrap_servers == "flag:9092"
+    assert flagged.spark.master == "spark://master:7077", "a flag left unset falls through"
+
+
+def test_raw_client_keys_pass_through_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "STOPHACKING_KAFKA__EXTRA", '{"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}'
+    )
+    monkeypatch.setenv("STOPHACKING_SPARK__EXTRA", '{"spark.executor.memory": "4g"}')
+    settings = load_settings()
+    assert settings.kafka.extra == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}
+    assert settings.spark.extra == {"spark.executor.memory": "4g"}
+
+
+def test_settings_are_frozen_and_replace_returns_a_copy() -> None:
+    settings = Settings()
+    with pytest.raises(pydantic.ValidationError):
+        settings.kafka.bootstrap_servers = "elsewhere:9092"  # type: ignore[misc]
+    changed = replace(settings, {"broker.port": 19092, "kafka.topics.alerts": "x.alerts.v2"})
+    assert changed.broker.port == 19092
+    assert changed.kafka.topics.alerts == "x.alerts.v2"
+    assert settings.broker.port == 9092
+
+
+def test_unknown_nested_key_is_rejected() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        replace(Settings(), {"kafka.bootstrap_server": "typo:9092"})
