@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kafka import KafkaProducer
-from pyspark.sql import SparkSession, functions as F
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
@@ -45,7 +46,8 @@ def test_ten_thousand_json_messages_round_trip(
     try:
         query.processAllAvailable()
         row = spark.sql(
-            "SELECT count(*) AS n, count(DISTINCT i) AS d, min(i) AS lo, max(i) AS hi FROM roundtrip"
+            "SELECT count(*) AS n, count(DISTINCT i) AS d, min(i) AS lo, max(i) AS hi"
+            " FROM roundtrip"
         ).first()
     finally:
         query.stop()
