@@ -28,7 +28,8 @@ class _Group(click.Group):
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.find_root().obj["settings"]  # type: ignore[no-any-return]
+    settings: Settings = ctx.find_root().obj["settings"]
+    return settings
 
 
 def with_overrides(ctx: click.Context, overrides: dict[str, Any]) -> Settings:
@@ -128,7 +129,9 @@ def broker_stop(ctx: click.Context) -> None:
     from pipelines.broker import EmbeddedBroker
 
     stopped = EmbeddedBroker(_settings(ctx)).stop()
-    click.echo("embedded Kafka broker stopped" if stopped else "embedded Kafka broker was not running")
+    click.echo(
+        "embedded Kafka broker stopped" if stopped else "embedded Kafka broker was not running"
+    )
 
 
 @broker.command("status")
@@ -142,7 +145,11 @@ def broker_status(ctx: click.Context, as_json: bool) -> None:
 
     settings = _settings(ctx)
     embedded = EmbeddedBroker(settings)
-    pid = embedded.status().pid if settings.kafka.bootstrap_servers == embedded.bootstrap_servers else None
+    pid = (
+        embedded.status().pid
+        if settings.kafka.bootstrap_servers == embedded.bootstrap_servers
+        else None
+    )
     try:
         topics = kafka_io.list_topics(settings.kafka)
         running = True

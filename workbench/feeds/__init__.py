@@ -27,7 +27,6 @@ class WorkbenchState:
         self.broker.stop_embedded()
 
 
-
 _STATE: WorkbenchState | None = None
 _STATE_LOCK = threading.Lock()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
 from typing import Any
 
 import param
@@ -19,7 +18,7 @@ class BrokerFeed(param.Parameterized):
     """Which Kafka the workbench uses, whether it answers, and its topics."""
 
     bootstrap_servers = param.String(default="", doc="Kafka bootstrap servers in use")
-    kind = param.Selector(default="unknown", objects=["unknown", "embedded", "external"])
+    kind: param.Selector = param.Selector(default="unknown", objects=["unknown", "embedded", "external"])
     reachable = param.Boolean(default=False)
     topics = param.List(default=[])
     message = param.String(default="Checking for a Kafka broker…")
@@ -37,11 +36,12 @@ class BrokerFeed(param.Parameterized):
     def is_embedded_address(self) -> bool:
         return self.settings.kafka.bootstrap_servers == self._embedded.bootstrap_servers
 
-    def refresh(self) -> Future[None]:
-        """Ask the broker (on a worker thread) and update the parameters."""
-        return submit(self._refresh)
+    def refresh(self) -> None:
+        """Ask the broker on a worker thread and update the parameters (non-blocking)."""
+        submit(self.check)
 
-    def _refresh(self) -> None:
+    def check(self) -> None:
+        """Ask the broker now (blocking) and update the parameters."""
         try:
             topics = kafka_io.list_topics(self.settings.kafka, timeout_s=3.0)
         except StopHackingError as exc:
@@ -56,11 +56,12 @@ class BrokerFeed(param.Parameterized):
             message=f"Connected to Kafka at {self.settings.kafka.bootstrap_servers}",
         )
 
-    def ensure(self) -> Future[None]:
-        """Use the configured broker, or start the embedded one when none answers."""
-        return submit(self._ensure)
+    def ensure(self) -> None:
+        """Connect, or start the embedded broker, on a worker thread (non-blocking)."""
+        submit(self.ensure_now)
 
-    def _ensure(self) -> None:
+    def ensure_now(self) -> None:
+        """Use the configured broker, or start the embedded one when none answers."""
         with self._lock:
             self.param.update(busy=True, message="Looking for a Kafka broker…")
             try:
@@ -73,7 +74,7 @@ class BrokerFeed(param.Parameterized):
                 self.param.update(reachable=False, message=f"Kafka unavailable: {exc}")
             finally:
                 self.busy = False
-        self._refresh()
+        self.check()
 
     def stop_embedded(self) -> bool:
         """Stop the embedded broker if this workbench started it."""
