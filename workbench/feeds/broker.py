@@ -18,7 +18,9 @@ class BrokerFeed(param.Parameterized):
     """Which Kafka the workbench uses, whether it answers, and its topics."""
 
     bootstrap_servers = param.String(default="", doc="Kafka bootstrap servers in use")
-    kind: param.Selector = param.Selector(default="unknown", objects=["unknown", "embedded", "external"])
+    kind: param.Selector = param.Selector(
+        default="unknown", objects=["unknown", "embedded", "external"]
+    )
     reachable = param.Boolean(default=False)
     topics = param.List(default=[])
     message = param.String(default="Checking for a Kafka broker…")
