@@ -65,7 +65,9 @@ def is_resolved(
     if not marker.is_file():
         return False
     try:
-        return bool(json.loads(marker.read_text())["fingerprint"] == _fingerprint(artifacts, include))
+        return bool(
+            json.loads(marker.read_text())["fingerprint"] == _fingerprint(artifacts, include)
+        )
     except (ValueError, KeyError):
         return False
 

@@ -46,7 +46,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         base,
         {
             "home": str(home),
-            "jars_cache": str(base.jars_dir if base.jars_cache else PROJECT_ROOT / ".stophacking" / "jars"),
+            "jars_cache": str(
+                base.jars_dir if base.jars_cache else PROJECT_ROOT / ".stophacking" / "jars"
+            ),
         },
     )
 

@@ -161,7 +161,9 @@ class EmbeddedBroker:
     def _java(self) -> str:
         java = shutil.which("java")
         if java is None:
-            raise MissingToolError("'java' not found on PATH: the embedded Kafka broker needs Java 17+")
+            raise MissingToolError(
+                "'java' not found on PATH: the embedded Kafka broker needs Java 17+"
+            )
         return java
 
     def _log_tail(self) -> str:
