@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -174,6 +175,93 @@ def broker_status(ctx: click.Context, as_json: bool) -> None:
 
 
 # Later capabilities register their commands below (data, produce, watch, train, detect).
+
+
+# -- produce ---------------------------------------------------------------------------
+def _produce_options(command: Any) -> Any:
+    """The options both producers share (SPEC §3)."""
+    options = [
+        click.option(
+            "--file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Streaming CSV to replay (default: the generated demo data).",
+        ),
+        click.option("--cycles", type=click.IntRange(min=0), help="Stop after N cycles."),
+        click.option(
+            "--duration", type=click.FloatRange(min=0), help="Stop after S seconds (wall time)."
+        ),
+        click.option("--seed", type=int, help="Seed of the random row counts (reproducible)."),
+        click.option(
+            "--speed",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="Divide the cycle period by K.",
+        ),
+        click.option("--max-rate", is_flag=True, help="No pacing: send as fast as Kafka accepts."),
+        click.option(
+            "--clock",
+            type=click.Choice(["wall", "simulated"]),
+            default="wall",
+            show_default=True,
+            help="ts from wall time, or a simulated clock advancing one period per cycle.",
+        ),
+        click.option(
+            "--start-ts", type=float, help="First ts of the simulated clock (UTC unix seconds)."
+        ),
+        click.option("--topic", help="Topic to write (default: from the settings)."),
+        click.option(
+            "--progress",
+            type=click.Choice(["bar", "json", "none"]),
+            default="bar",
+            show_default=True,
+            help="Live progress line, JSON lines on stdout (for the workbench), or none.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.group()
+def produce() -> None:
+    """Replay streaming telemetry onto Kafka (process every 5 s, memory every 10 s)."""
+
+
+def _run_producer(ctx: click.Context, stream: str, options: dict[str, Any]) -> None:
+    from pipelines.replay.console import produce as run_producer
+
+    code = run_producer(
+        _settings(ctx),
+        stream,  # type: ignore[arg-type]
+        file=options["file"],
+        cycles=options["cycles"],
+        duration_s=options["duration"],
+        seed=options["seed"],
+        speed=options["speed"],
+        max_rate=options["max_rate"],
+        clock=options["clock"],
+        start_ts=options["start_ts"],
+        topic=options["topic"],
+        progress=options["progress"],
+    )
+    sys.exit(code)
+
+
+@produce.command("process")
+@_produce_options
+@click.pass_context
+def produce_process(ctx: click.Context, **options: Any) -> None:
+    """Send each machine's next 10..50 process rows every 5 s."""
+    _run_producer(ctx, "process", options)
+
+
+@produce.command("memory")
+@_produce_options
+@click.pass_context
+def produce_memory(ctx: click.Context, **options: Any) -> None:
+    """Send each machine's next 20..80 memory rows every 10 s (plus 0..5 late ones)."""
+    _run_producer(ctx, "memory", options)
 
 
 if __name__ == "__main__":

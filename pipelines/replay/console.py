@@ -1,0 +1,181 @@
+"""Running a producer from a terminal: progress line, JSON progress, Ctrl-C, exit code.
+
+The CLI's ``stophacking produce`` calls :func:`produce`; the workbench starts that
+command as a child process with ``--progress json`` and reads one JSON object per
+line from its stdout (events ``start``, ``progress`` and ``summary``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from pipelines.config import Settings
+from pipelines.replay.clock import ClockKind
+from pipelines.replay.report import ReplayReport
+from pipelines.schema.columns import Stream
+
+ProgressMode = Literal["json", "bar", "none"]
+PROGRESS_MODES: tuple[ProgressMode, ...] = ("json", "bar", "none")
+EXIT_OK = 0
+EXIT_DELIVERY_ERRORS = 1
+"""Some records were not acknowledged (the broker went away for too long)."""
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT/SIGTERM set ``stop``; a second one interrupts at once.
+
+    The first signal lets the run finish its cycle, send held-back rows and flush;
+    a second means the user does not want to wait for that.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _json_line(out: TextIO, payload: dict[str, Any]) -> None:
+    out.write(json.dumps(payload) + "\n")
+    out.flush()  # the workbench reads line by line from a pipe
+
+
+class ProgressBar:
+    """One live terminal line (tqdm): cycles, records acknowledged, rate, errors."""
+
+    def __init__(self, stream: str, total_cycles: int | None, out: TextIO) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=total_cycles, unit="cycle", desc=f"{stream} producer", file=out, leave=True
+        )
+
+    def update(self, report: ReplayReport) -> None:
+        self._bar.n = report.cycles
+        self._bar.set_postfix_str(
+            f"{report.total_acked}/{report.total_sent} records, "
+            f"{report.records_per_s:.0f}/s, {report.errors} errors",
+            refresh=False,
+        )
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def produce(
+    settings: Settings,
+    stream: Stream,
+    *,
+    file: Path | None = None,
+    cycles: int | None = None,
+    duration_s: float | None = None,
+    seed: int | None = None,
+    speed: float = 1.0,
+    max_rate: bool = False,
+    clock: ClockKind = "wall",
+    start_ts: float | None = None,
+    topic: str | None = None,
+    progress: ProgressMode = "bar",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one producer in the foreground and report; return the process exit code.
+
+    Args:
+        settings: the product settings.
+        stream: ``process`` or ``memory``.
+        file: streaming CSV (default: the generated demo data).
+        cycles: bound on cycles (``None``: unbounded).
+        duration_s: bound on seconds (``None``: unbounded).
+        seed: seed of the random draws.
+        speed: divides the cycle period.
+        max_rate: no pacing (benchmarks).
+        clock: ``wall`` or ``simulated`` event time.
+        start_ts: first ``ts`` of the simulated clock.
+        topic: overrides the stream's topic.
+        progress: ``bar`` (one live line on ``err``), ``json`` (one JSON object per line
+            on ``out``) or ``none``.
+        out: where summaries and JSON lines go (default stdout).
+        err: where the progress bar goes (default stderr).
+
+    Returns:
+        0 when every record was acknowledged, 1 when some were not.
+
+    Raises:
+        BrokerUnavailable: no broker answered within ``replay.connect_timeout_s``.
+        ParseError: the file is not a valid streaming file.
+    """
+    from pipelines.replay.kafka_producer import Replayer
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    stop = threading.Event()
+    bar: ProgressBar | None = None
+    on_progress: Callable[[ReplayReport], None] | None = None
+    if progress == "json":
+
+        def on_progress(report: ReplayReport) -> None:
+            _json_line(out, report.to_json())
+
+    elif progress == "bar":
+        bar = ProgressBar(stream, cycles, err)
+        on_progress = bar.update
+    try:
+        replayer = Replayer(
+            settings,
+            stream,
+            file=file,
+            seed=seed,
+            speed=speed,
+            max_rate=max_rate,
+            clock=clock,
+            start_ts=start_ts,
+            topic=topic,
+            on_progress=on_progress,
+        )
+        with stop_on_signals(stop), replayer:
+            if progress == "json":
+                _json_line(
+                    out,
+                    {
+                        "event": "start",
+                        "stream": stream,
+                        "topic": replayer.topic,
+                        "run_id": replayer.run_id,
+                        "file": str(replayer.file),
+                        "machines": sorted(replayer.rows.machines),
+                    },
+                )
+            report = replayer.run(cycles=cycles, duration_s=duration_s, stop=stop)
+    finally:
+        if bar is not None:
+            bar.close()
+    if progress != "json":
+        for line in report.summary_lines():
+            out.write(line + "\n")
+        out.flush()
+    if report.errors:
+        err.write(
+            f"stophacking: error: {report.errors} {stream} records were not delivered to "
+            f"{report.topic} ({report.last_error})\n"
+        )
+        return EXIT_DELIVERY_ERRORS
+    return EXIT_OK

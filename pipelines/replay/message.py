@@ -1,0 +1,33 @@
+"""One Kafka record of a producer (SPEC §3): key = machine id, value = one JSON object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipelines.replay.rows import Row
+from pipelines.schema.columns import PASS, RUN_ID, TS
+
+
+def encode_key(machine: int) -> bytes:
+    """The Kafka key of a machine's records: its id as decimal text."""
+    return str(machine).encode()
+
+
+def encode_value(row: Row, *, ts: float, run_id: str, pass_: int) -> bytes:
+    """The record's JSON: every CSV column, then ``ts``, ``run_id`` and ``pass``.
+
+    Args:
+        row: the CSV record (its JSON body is encoded once at load time).
+        ts: event time, UTC unix seconds (one value per cycle).
+        run_id: the producer run's id.
+        pass_: how many times this machine's rows have wrapped around, from 0.
+    """
+    tail = f',"{TS}":{json.dumps(ts)},"{RUN_ID}":{json.dumps(run_id)},"{PASS}":{pass_}}}'
+    return (row.body + tail).encode()
+
+
+def decode_value(value: bytes) -> dict[str, Any]:
+    """The record's JSON object (tests and consumers that want plain dicts)."""
+    decoded: dict[str, Any] = json.loads(value)
+    return decoded
