@@ -1,0 +1,286 @@
+"""Spark column expressions equivalent to the Python row parser.
+
+Built from the same field definitions (:mod:`pipelines.schema.fields`) and the same
+rule constants (:mod:`pipelines.schema.parse`): for every row, :func:`clean_columns`
+gives the same typed values as :func:`pipelines.schema.parse.parse_streaming_row` /
+``parse_labelled_row``, and its ``parse_error`` column holds the text of
+:func:`pipelines.schema.parse.failure_text` for the first failing column (null when the
+row is fine). A value that is not missing and cannot be converted always yields a
+reason, never a silent null.
+
+Where the string columns come from:
+
+- **Kafka JSON** parsed with ``from_json(value, string_schema(stream))``. Checked in
+  ``tests/integration/schema/test_spark_clean.py``: with a ``StringType`` field Spark's
+  ``from_json`` (PySpark 4.2) gives a JSON string's text unchanged and a JSON number's
+  text as Jackson re-writes it: integers digit for digit (``12345678901234567890123``),
+  floats via Java's ``Double.toString`` (``1e-05`` → ``"1.0E-5"``, ``1.0E+2`` →
+  ``"100.0"``, ``123456789.123456789`` → ``"1.2345678912345679E8"``), which parses back
+  to the same double, so numbers sent as JSON numbers or as strings type identically.
+  ``true`` gives ``"true"`` (not a number), a nested object or array its JSON text, and
+  an absent key or ``null`` gives null. Non-finite ``1e400`` gives the quoted text
+  ``"Infinity"`` (with quotes), which is "not a number". Spark cannot tell an absent key
+  from a null: both read as missing (None in a nullable numeric column, a "missing
+  value" error elsewhere), whereas the Python parser reports an absent key as "missing
+  column".
+- **CSV read as strings** (:func:`read_csv_strings`): Spark's CSV reader turns an empty
+  unquoted field into null, which the rules treat exactly like the empty string.
+
+Spark runs with ANSI mode on (the 4.x default), so every conversion uses ``try_cast``
+behind a regex check: no row can fail the query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DoubleType, LongType, StringType, StructField, StructType
+
+from pipelines.errors import ParseError
+from pipelines.schema.columns import Stream
+from pipelines.schema.fields import (
+    FIELDS,
+    Field,
+    Kind,
+    canonical_name,
+    layout_fields,
+    record_fields,
+)
+from pipelines.schema.parse import (
+    MAX_INTEGER_EXCLUSIVE,
+    MISSING_MARK,
+    NICE_PRI_OFFSET,
+    NUMBER_PATTERN,
+    REASON_BOTH_LABELS,
+    REASON_MISSING_COLUMN,
+    REASON_MISSING_VALUE,
+    REASON_NOT_A_NUMBER,
+    REASON_NOT_AN_INTEGER,
+    REASON_OUT_OF_RANGE,
+    SUFFIX_EXPONENTS,
+    TIMESHARING_PRI_RANGE,
+    WHITESPACE_CHARS,
+    not_allowed_reason,
+)
+
+PARSE_ERROR = "parse_error"
+"""Name of the reason column: null for a good row."""
+
+# Java regex spellings of the shared rules. `\z` (end of input), not `$`: Java's `$`
+# also matches before a trailing line terminator such as U+2028, which Python's
+# fullmatch would reject.
+_WS_CLASS = "[" + "".join(f"\\x{ord(c):02X}" for c in WHITESPACE_CHARS) + "]"
+_NUMBER_REGEX = f"^(?:{NUMBER_PATTERN})\\z"
+_OUTER_WS_REGEX = f"^{_WS_CLASS}+|{_WS_CLASS}+\\z"
+
+_SPARK_TYPES: dict[Kind, DataType] = {
+    Kind.INTEGER: LongType(),
+    Kind.FLOAT: DoubleType(),
+    Kind.CATEGORY: StringType(),
+    Kind.TEXT: StringType(),
+}
+
+
+def string_schema(
+    stream: Stream, *, labelled: bool = False, with_kafka_fields: bool = True
+) -> StructType:
+    """All-string schema of a record, for ``from_json`` on Kafka values.
+
+    Args:
+        stream: ``"process"`` or ``"memory"``.
+        labelled: the TON_IoT training layout instead of the streaming one.
+        with_kafka_fields: add ``ts``, ``run_id``, ``pass`` (the producers' fields).
+
+    Returns:
+        One nullable ``StringType`` field per column, in record order.
+    """
+    return StructType(
+        [
+            StructField(f.name, StringType(), nullable=True)
+            for f in record_fields(stream, labelled=labelled, with_kafka_fields=with_kafka_fields)
+        ]
+    )
+
+
+def typed_schema(
+    stream: Stream, *, labelled: bool = False, with_kafka_fields: bool = True
+) -> StructType:
+    """The schema of cleaned records (``bigint``/``double``/``string``), without parse_error.
+
+    Nullability follows the field definitions (only telemetry numbers are nullable).
+    """
+    return StructType(
+        [
+            StructField(f.name, _SPARK_TYPES[f.kind], nullable=f.nullable)
+            for f in record_fields(stream, labelled=labelled, with_kafka_fields=with_kafka_fields)
+        ]
+    )
+
+
+def read_csv_strings(spark: SparkSession, path: str | Path) -> DataFrame:
+    """Read a telemetry CSV (with header) with every column as a string.
+
+    Columns keep the header's names and order, so :func:`clean_columns` picks them by
+    name whatever the order. Leading and trailing spaces are kept (the cleaning rules
+    decide about them); an empty field reads as null.
+    """
+    return (
+        spark.read.option("header", True)
+        .option("inferSchema", False)
+        .option("mode", "PERMISSIVE")
+        .csv(str(path))
+    )
+
+
+@dataclass(frozen=True)
+class _Cleaned:
+    value: Column
+    error: Column
+
+
+def _failure(column_name: str, reason: str, raw: Column) -> Column:
+    """Reason text, as :func:`pipelines.schema.parse.failure_text` writes it."""
+    head = f"column {column_name}: {reason}"
+    return F.when(raw.isNull() | (raw == ""), F.lit(head)).otherwise(
+        F.concat(F.lit(f"{head} (value '"), raw, F.lit("')"))
+    )
+
+
+def _number_text(cleaned: Column) -> Column:
+    """Rewrite a trailing unit letter as a decimal exponent: ``224.2M`` → ``224.2E6``."""
+    text = cleaned
+    for letter, exponent in SUFFIX_EXPONENTS.items():
+        text = F.regexp_replace(text, f"{letter}\\z", f"E{exponent}")
+    return text
+
+
+def _clean_numeric(field: Field, raw: Column, input_name: str) -> _Cleaned:
+    cleaned = F.regexp_replace(raw, _WS_CLASS, "")
+    missing = raw.isNull() | cleaned.isin("", MISSING_MARK)
+    well_formed = cleaned.rlike(_NUMBER_REGEX)
+    number = _number_text(cleaned).try_cast(DoubleType())
+    finite = ~F.isnan(number) & (F.abs(number) != F.lit(float("inf")))
+    errors = F.when(
+        missing,
+        F.lit(None).cast(StringType())
+        if field.nullable
+        else _failure(input_name, REASON_MISSING_VALUE, raw),
+    ).when(~well_formed, _failure(input_name, REASON_NOT_A_NUMBER, raw))
+    if field.kind is Kind.FLOAT:
+        errors = errors.when(~finite, _failure(input_name, REASON_OUT_OF_RANGE, raw))
+        ok = ~missing & well_formed & finite
+        return _Cleaned(F.when(ok, number), errors)
+    whole = number.try_cast(LongType())
+    in_range = finite & (F.abs(number) < F.lit(float(MAX_INTEGER_EXCLUSIVE)))
+    integral = whole.cast(DoubleType()) == number
+    errors = errors.when(~in_range, _failure(input_name, REASON_OUT_OF_RANGE, raw)).when(
+        ~integral, _failure(input_name, REASON_NOT_AN_INTEGER, raw)
+    )
+    ok = ~missing & well_formed & in_range & integral
+    if field.allowed is not None:
+        allowed = whole.isin(*field.allowed)
+        errors = errors.when(~allowed, _failure(input_name, not_allowed_reason(field.allowed), raw))
+        ok = ok & allowed
+    return _Cleaned(F.when(ok, whole), errors)
+
+
+def _clean_string(field: Field, raw: Column, input_name: str) -> _Cleaned:
+    text = F.regexp_replace(raw, _OUTER_WS_REGEX, "") if field.kind is Kind.CATEGORY else raw
+    bad = raw.isNull() | (text == "")
+    return _Cleaned(
+        F.when(~bad, text),
+        F.when(bad, _failure(input_name, REASON_MISSING_VALUE, raw)),
+    )
+
+
+def _clean(field: Field, raw: Column, input_name: str) -> _Cleaned:
+    if field.kind.numeric:
+        return _clean_numeric(field, raw, input_name)
+    return _clean_string(field, raw, input_name)
+
+
+def _restored_nice(nice: Column, pri: Column) -> Column:
+    """Spark form of :func:`pipelines.schema.parse.restore_nice`."""
+    low, high = TIMESHARING_PRI_RANGE
+    return (
+        F.when(pri.isNull(), F.when(nice == 0, F.lit(0)))
+        .when(pri.between(low, high), pri - F.lit(NICE_PRI_OFFSET))
+        .otherwise(F.lit(0))
+        .cast(LongType())
+    )
+
+
+def _input_names(df: DataFrame) -> dict[str, str]:
+    """Known output field → input column name (``label`` read as ``attack``)."""
+    names: dict[str, str] = {}
+    for column_name in df.columns:
+        name = canonical_name(column_name)
+        if name in names:
+            raise ParseError(REASON_BOTH_LABELS, column=column_name)
+        if name in FIELDS:
+            names[name] = column_name
+    return names
+
+
+def clean_columns(
+    df: DataFrame,
+    stream: Stream,
+    *,
+    labelled: bool = False,
+    source: str | None = None,
+) -> DataFrame:
+    """Type the telemetry columns of ``df`` and add the ``parse_error`` reason column.
+
+    Args:
+        df: a DataFrame whose telemetry columns are strings (``from_json`` with
+            :func:`string_schema`, or :func:`read_csv_strings`); non-string columns are
+            cast to string first.
+        stream: ``"process"`` or ``"memory"``.
+        labelled: the TON_IoT training layout (``ts``, …, ``attack``/``label``, ``type``).
+        source: named in the error when a whole column is missing.
+
+    Returns:
+        The layout's columns typed (``bigint``/``double``/``string``), in layout order
+        and with NICE restored from PRI; then the other columns of ``df`` in their
+        order, the known ones (ts, run_id, pass, attack, type, …) typed and ``label``
+        renamed ``attack``, unknown ones (Kafka key, offset, …) unchanged; then
+        ``parse_error``: null, or ``column <name>: <reason> (value '<raw>')`` for the
+        first failing column in that order. Values of a failing column are null.
+
+    Raises:
+        ParseError: a layout column is absent, or both ``attack`` and ``label`` are.
+    """
+    inputs = _input_names(df)
+    layout = layout_fields(stream, labelled=labelled)
+    for field in layout:
+        if field.name not in inputs:
+            raise ParseError(REASON_MISSING_COLUMN, source=source, column=field.name)
+    layout_names = {f.name for f in layout}
+    known_extras = {inputs[n]: FIELDS[n] for n in inputs if n not in layout_names}
+
+    outputs: list[Column] = []
+    errors: list[Column] = []
+    typed: dict[str, Column] = {}
+    ordered: list[tuple[Field, str]] = [(f, inputs[f.name]) for f in layout]
+    ordered += [(known_extras[c], c) for c in df.columns if c in known_extras]
+    for field, input_name in ordered:
+        raw = df[input_name]
+        if df.schema[input_name].dataType != StringType():
+            raw = raw.cast(StringType())
+        cleaned = _clean(field, raw, input_name)
+        typed[field.name] = cleaned.value
+        errors.append(cleaned.error)
+    if "NICE" in typed and "PRI" in typed:
+        typed["NICE"] = _restored_nice(typed["NICE"], typed["PRI"])
+    outputs = [typed[f.name].alias(f.name) for f, _ in ordered[: len(layout)]]
+    for column_name in df.columns:
+        if column_name in known_extras:
+            name = known_extras[column_name].name
+            outputs.append(typed[name].alias(name))
+        elif column_name not in inputs.values():
+            outputs.append(df[column_name])
+    outputs.append(F.coalesce(*errors).alias(PARSE_ERROR))
+    return df.select(*outputs)
