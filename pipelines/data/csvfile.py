@@ -169,7 +169,8 @@ def _typed_rows(
                 line = reader.line_num
                 if len(values) != len(header):
                     raise _width_error(header, values, source, line)
-                yield [], parse_row(row_fields, dict(zip(header, values, strict=True)), source=source, line=line)
+                raw = dict(zip(header, values, strict=True))
+                yield [], parse_row(row_fields, raw, source=source, line=line)
         except csv.Error as exc:
             raise ParseError(f"malformed CSV: {exc}", source=source, line=reader.line_num) from None
         except UnicodeDecodeError as exc:
@@ -247,6 +248,4 @@ def load_frame(
         assert row is not None
         for name, values in columns.items():
             values.append(row[name])
-    return pd.DataFrame(
-        {f.name: pd.Series(columns[f.name], dtype=pandas_dtype(f)) for f in fields}
-    )
+    return pd.DataFrame({f.name: pd.Series(columns[f.name], dtype=pandas_dtype(f)) for f in fields})
