@@ -117,6 +117,21 @@ class ReplaySettings(_Frozen):
     progress_interval_s: float = Field(default=0.5, gt=0, description="progress report period")
 
 
+class LiveSettings(_Frozen):
+    """The streamz live consumers (SPEC §4): trailing-window counts per machine."""
+
+    window_s: float = Field(default=120.0, gt=0, description="trailing window (arrival time)")
+    sample_s: float = Field(default=5.0, gt=0, description="one sample of the counts every …")
+    max_samples: int = Field(
+        default=17_280, ge=1, description="samples kept per series (24 h at 5 s)"
+    )
+    max_machines: int = Field(default=256, ge=1, description="machines tracked at most")
+    group_id: str | None = Field(
+        default=None, description="consumer group; default: a fresh one per start"
+    )
+    from_beginning: bool = Field(default=False, description="read topics from the earliest")
+
+
 class Settings(BaseSettings):
     """The whole tree. Build it with :func:`load_settings`, never by hand in library code."""
 
@@ -136,6 +151,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     broker: BrokerSettings = BrokerSettings()
     spark: SparkSettings = SparkSettings()
+    live: LiveSettings = LiveSettings()
     replay: ReplaySettings = ReplaySettings()
 
     @property

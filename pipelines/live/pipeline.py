@@ -1,0 +1,464 @@
+"""The live streamz pipeline of one stream, ending in a HoloViews streaming DataFrame.
+
+::
+
+    KafkaSource thread ──queue──► Stream.from_q ──sink──► decode + TrailingCounts.add
+    Stream.from_periodic(take due samples) ─► filter(len) ─► flatten ─► map(sample_frame)
+        ─► partition(n, timeout=batch_s) ─► map(concat) ─► sink(buffer.send)
+    hv.streams.Buffer ──► hv.DynamicMap(counts_overlay) : one hv.Curve per machine
+
+One :class:`LiveCounts` object serves the workbench tab, the Part 2.1/2.2 notebooks and
+``stophacking watch``: ``.start()`` / ``.stop()``, ``.buffer`` (the streaming DataFrame),
+``.plot()`` (the HoloViews chart), ``.table()`` and ``.snapshot()`` (the latest counts),
+``.status()`` (broker, malformed records).
+
+The Buffer is fed pandas frames: HoloViews 1.23's Buffer refuses a streamz DataFrame. Its
+example frame is empty but typed (datetime64[ns] time, string machine, int64 count), or
+every later chunk would be object-typed. Sample frames are batched before they are sent,
+because HoloViews redraws once per send.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+from streamz import Stream
+
+from pipelines.config import Settings
+from pipelines.live.counts import Sample, TrailingCounts, machine_sort_key
+from pipelines.live.messages import Arrival, decode_message
+from pipelines.schema.columns import STREAMS
+from pipelines.schema.columns import Stream as StreamName
+
+log = logging.getLogger(__name__)
+
+TIME, MACHINE, COUNT = "time", "machine", "count"
+BUFFER_COLUMNS = (TIME, MACHINE, COUNT)
+TICK_S = 0.1
+"""How often the sampler looks at the clock (samples themselves sit on the sample grid)."""
+SETTLE_S = 0.25
+"""A sample for grid time g is taken at g + SETTLE_S, so that records that arrived just
+before g and are still on their way through the queue are counted in it."""
+BATCH_S = 0.5
+"""Sample frames are collected this long before one Buffer send (one redraw)."""
+MAX_FRAMES_PER_SEND = 64
+CHART_MACHINES = 8
+"""The Buffer holds ``max_samples x CHART_MACHINES`` rows: the full series of 8 machines."""
+X_LABEL = "time (UTC)"
+PALETTE = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+"""Colours by machine id (machine 4 is always the same colour, whoever joins later)."""
+
+
+def empty_frame() -> pd.DataFrame:
+    """The Buffer's example: no rows, typed columns (time, machine, count)."""
+    return pd.DataFrame(
+        {
+            TIME: pd.Series([], dtype="datetime64[ns]"),
+            MACHINE: pd.Series([], dtype=object),
+            COUNT: pd.Series([], dtype="int64"),
+        }
+    )
+
+
+def sample_frame(sample: Sample) -> pd.DataFrame:
+    """One row per machine of a sample (time as naive UTC datetime64[ns])."""
+    machines = sorted(sample.counts, key=machine_sort_key)
+    at = pd.Timestamp(sample.at, unit="s")
+    return pd.DataFrame(
+        {
+            TIME: pd.Series([at] * len(machines), dtype="datetime64[ns]"),
+            MACHINE: pd.Series(machines, dtype=object),
+            COUNT: pd.Series([sample.counts[m] for m in machines], dtype="int64"),
+        }
+    )
+
+
+def concat_frames(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """One frame of several sample frames (keeps the dtypes of the example)."""
+    parts = [f for f in frames if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else empty_frame()
+
+
+def window_label(window_s: float) -> str:
+    """The y axis label: "records in trailing 2 min" (or seconds when not whole minutes)."""
+    if window_s >= 60 and window_s % 60 == 0:
+        return f"records in trailing {int(window_s // 60)} min"
+    return f"records in trailing {window_s:g} s"
+
+
+def machine_colour(machine: str) -> str:
+    """A stable colour per machine id."""
+    index = int(machine) if machine.isdigit() else sum(machine.encode())
+    return PALETTE[index % len(PALETTE)]
+
+
+def counts_overlay(data: pd.DataFrame, *, window_s: float, title: str = "") -> hv.NdOverlay:
+    """One coloured ``hv.Curve`` per machine (x = time, y = count), with a legend.
+
+    Args:
+        data: rows of (time, machine, count), e.g. the Buffer's accumulated frame.
+        window_s: the trailing window, for the y axis label.
+        title: plot title.
+    """
+    time_dim = hv.Dimension(TIME, label=X_LABEL)
+    count_dim = hv.Dimension(COUNT, label=window_label(window_s))
+    curves = {}
+    for machine in sorted(data[MACHINE].unique(), key=machine_sort_key) if len(data) else []:
+        rows = data[data[MACHINE] == machine]
+        curve = hv.Curve(rows, kdims=[time_dim], vdims=[count_dim], label=f"machine {machine}")
+        # Options need a loaded plotting backend; without one the data still stand alone.
+        curves[machine] = curve.opts(color=machine_colour(machine)) if hv.Store.renderers else curve
+    overlay = hv.NdOverlay(curves, kdims=[hv.Dimension(MACHINE, label="machine")])
+    return style_overlay(overlay, window_s=window_s, title=title)
+
+
+def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.NdOverlay:
+    """Axis labels, legend and size for whichever plotting backends are loaded."""
+    common = {
+        "xlabel": X_LABEL,
+        "ylabel": window_label(window_s),
+        "title": title,
+        "show_legend": True,
+        "legend_labels": {key: f"machine {key}" for key in overlay.keys()},
+    }
+    loaded = set(hv.Store.renderers)
+    if "bokeh" in loaded:
+        overlay = overlay.opts(
+            legend_position="right", responsive=True, min_height=320, backend="bokeh", **common
+        )
+    if "matplotlib" in loaded:
+        overlay = overlay.opts(
+            legend_position="right", fig_inches=(9, 4), backend="matplotlib", **common
+        )
+    return overlay
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """What a live view shows besides the chart.
+
+    Attributes:
+        state: ``"stopped"``, ``"waiting"`` (running, no record yet), ``"live"`` or
+            ``"broker down"``.
+        message: one line for a person (broker state or why it waits).
+        accepted: records counted so far.
+        malformed: malformed records by reason.
+        latest: the most recent sample or None.
+        messages: Kafka messages received.
+    """
+
+    state: str
+    message: str
+    accepted: int = 0
+    malformed: Mapping[str, int] = field(default_factory=dict)
+    latest: Sample | None = None
+    messages: int = 0
+
+    @property
+    def malformed_total(self) -> int:
+        return sum(self.malformed.values())
+
+
+class LiveCounts:
+    """Records per machine in the trailing window of one topic, live.
+
+    Example:
+        >>> live = LiveCounts(settings, stream="process")
+        >>> live.start(duration_s=60)
+        >>> live.plot()          # the HoloViews DynamicMap (Jupyter, Panel)
+        >>> live.wait(); live.table()
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        stream: StreamName = "process",
+        *,
+        topic: str | None = None,
+        window_s: float | None = None,
+        sample_s: float | None = None,
+        group_id: str | None = None,
+        from_beginning: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        settle_s: float = SETTLE_S,
+        batch_s: float = BATCH_S,
+    ) -> None:
+        """Build the pipeline (nothing connects before :meth:`start`).
+
+        Args:
+            settings: the product settings (Kafka cluster, ``live.*`` defaults).
+            stream: ``"process"`` or ``"memory"``: picks the topic and the title.
+            topic: read this topic instead of the stream's configured one.
+            window_s: trailing window, seconds (default ``settings.live.window_s``).
+            sample_s: sample period, seconds (default ``settings.live.sample_s``).
+            group_id: consumer group (default ``settings.live.group_id`` or a fresh one).
+            from_beginning: start at the earliest offsets (default
+                ``settings.live.from_beginning``).
+            clock: unix-seconds clock for arrivals and samples.
+            settle_s: delay of each sample after its grid time, seconds.
+            batch_s: how long sample frames are collected before a Buffer send, seconds.
+        """
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        live = settings.live
+        self.settings = settings
+        self.stream = stream
+        self.topic = topic or getattr(settings.kafka.topics, stream)
+        self.window_s = window_s or live.window_s
+        self.sample_s = sample_s or live.sample_s
+        self.group_id = group_id if group_id is not None else live.group_id
+        self.from_beginning = live.from_beginning if from_beginning is None else from_beginning
+        self.clock = clock
+        self.settle_s = settle_s
+        self.counts = TrailingCounts(
+            self.window_s,
+            sample_s=self.sample_s,
+            max_samples=live.max_samples,
+            max_machines=live.max_machines,
+            clock=clock,
+        )
+        self.title = f"{stream.capitalize()} records per machine"
+        self.queue: queue.Queue[list[Arrival]] = queue.Queue()
+        self.buffer = hv.streams.Buffer(
+            empty_frame(), length=live.max_samples * CHART_MACHINES, index=False
+        )
+        self._lock = threading.Lock()
+        self._new_sample = threading.Condition(self._lock)
+        self._source: Any = None
+        self._running = False
+        self._listeners: list[Callable[[LiveStatus], None]] = []
+        self._messages = 0
+
+        # The streamz graph. Both sources run on streamz's event-loop thread, so the
+        # counter sees one caller; the lock is for readers on other threads.
+        self.arrivals = Stream.from_q(self.queue, sleep_time=0.02)
+        self.arrivals.sink(self.ingest)
+        self.ticks = Stream.from_periodic(self._take_due_samples, poll_interval=TICK_S)
+        self.samples = self.ticks.filter(len).flatten()
+        self.frames = (
+            self.samples.map(sample_frame)
+            .partition(MAX_FRAMES_PER_SEND, timeout=batch_s)
+            .map(concat_frames)
+            .filter(len)
+        )
+        self.frames.sink(self.buffer.send)
+
+    # -- pipeline nodes (public so tests can drive them with plain values) --------------
+    def ingest(self, batch: Iterable[Arrival]) -> int:
+        """Decode a batch of arrivals and count their records (the malformed ones by reason).
+
+        Returns:
+            Records counted.
+        """
+        counted = 0
+        with self._lock:
+            for arrival in batch:
+                self._messages += 1
+                decoded = decode_message(arrival.key, arrival.value)
+                for reason in decoded.rejected:
+                    self.counts.reject(reason)
+                counted += self.counts.add_many(decoded.machines, at=arrival.at)
+        return counted
+
+    def _take_due_samples(self) -> list[Sample]:
+        with self._lock:
+            taken = self.counts.due_samples(self.clock() - self.settle_s)
+            if taken:
+                self._new_sample.notify_all()
+        if taken:
+            self._notify()
+        return taken
+
+    def take_due_samples(self, now: float) -> list[Sample]:
+        """Take the samples due at ``now`` and push them down the pipeline (tests)."""
+        with self._lock:
+            taken = self.counts.due_samples(now)
+        for sample in taken:
+            self.samples.emit(sample)
+        return taken
+
+    # -- control ------------------------------------------------------------------------
+    def start(
+        self, *, duration_s: float | None = None, max_messages: int | None = None
+    ) -> LiveCounts:
+        """Start the consumer thread and the streamz sources (idempotent).
+
+        Args:
+            duration_s: stop consuming after this many seconds (None: until :meth:`stop`).
+            max_messages: stop after this many Kafka messages (None: no limit).
+        """
+        from pipelines.live.kafka_source import KafkaSource
+
+        if self._running:
+            return self
+        self._source = KafkaSource(
+            self.settings.kafka,
+            self.topic,
+            self.queue,
+            group_id=self.group_id,
+            from_beginning=self.from_beginning,
+            duration_s=duration_s,
+            max_messages=max_messages,
+            clock=self.clock,
+            on_status=lambda _status: self._notify(),
+        )
+        self._running = True
+        self.arrivals.start()
+        self.ticks.start()
+        self._source.start()
+        self._notify()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> bool:
+        """Block until the consumer is positioned (records sent from now on are seen)."""
+        return self._source is not None and bool(self._source.wait_ready(timeout_s))
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the consumer's bound (duration, messages) is reached, then stop.
+
+        Returns:
+            True when the consumer ended within ``timeout_s`` (and the pipeline stopped).
+        """
+        if self._source is None:
+            return True
+        ended = bool(self._source.join(timeout_s))
+        if ended:
+            self.stop()
+        return ended
+
+    def run(self, duration_s: float, max_messages: int | None = None) -> LiveStatus:
+        """Consume for ``duration_s`` seconds (or ``max_messages``), then stop."""
+        self.start(duration_s=duration_s, max_messages=max_messages)
+        self.wait()
+        return self.status()
+
+    def stop(self) -> None:
+        """Stop the consumer, let queued arrivals be counted, stop the streamz sources."""
+        if self._source is not None:
+            self._source.stop()
+        if self._running:
+            # Let the queue drain into the counter before the sampler stops.
+            deadline = time.monotonic() + 5.0
+            while not self.queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.arrivals.stop()
+            self.ticks.stop()
+            self._running = False
+        self._notify()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- state --------------------------------------------------------------------------
+    def snapshot(self, now: float | None = None) -> dict[str, int]:
+        """Records per machine in the trailing window ending ``now`` (default: the clock)."""
+        with self._lock:
+            return self.counts.snapshot(now)
+
+    def latest(self) -> Sample | None:
+        """The most recent sample (what the chart shows last), or None."""
+        with self._lock:
+            return self.counts.latest
+
+    def table(self) -> pd.DataFrame:
+        """The latest sample as a small table: machine, records in the trailing window."""
+        sample = self.latest()
+        column = window_label(self.window_s)
+        if sample is None:
+            return pd.DataFrame({"machine": pd.Series([], dtype=object), column: []})
+        machines = sorted(sample.counts, key=machine_sort_key)
+        return pd.DataFrame(
+            {"machine": machines, column: [sample.counts[m] for m in machines]}
+        ).astype({column: "int64"})
+
+    def series(self) -> list[Sample]:
+        """Every kept sample, oldest first."""
+        with self._lock:
+            return list(self.counts.series)
+
+    def wait_for_sample(self, after: float | None, timeout_s: float) -> Sample | None:
+        """Block until a sample newer than ``after`` exists; return the latest one."""
+        deadline = time.monotonic() + timeout_s
+        with self._new_sample:
+            while True:
+                latest = self.counts.latest
+                if latest is not None and (after is None or latest.at > after):
+                    return latest
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return latest
+                self._new_sample.wait(remaining)
+
+    def status(self) -> LiveStatus:
+        """Broker state, counters and the latest sample, for the views."""
+        source = self._source.status if self._source is not None else None
+        with self._lock:
+            accepted = self.counts.accepted
+            malformed = dict(self.counts.malformed)
+            latest = self.counts.latest
+            messages = self._messages
+        if source is None or (not self._running and not source.running):
+            state = "stopped"
+            message = source.message if source is not None else "not started"
+        elif source.connected is False:
+            state, message = "broker down", source.message
+        elif accepted == 0:
+            state = "waiting"
+            message = f"waiting for data on {self.topic}…"
+        else:
+            state, message = "live", source.message
+        return LiveStatus(
+            state=state,
+            message=message,
+            accepted=accepted,
+            malformed=malformed,
+            latest=latest,
+            messages=messages,
+        )
+
+    def subscribe(self, listener: Callable[[LiveStatus], None]) -> None:
+        """Call ``listener(status)`` after each sample and each change of the source.
+
+        Listeners run on the pipeline's threads: they must return quickly.
+        """
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        if not self._listeners:
+            return
+        status = self.status()
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:  # a broken view must not stop the pipeline
+                log.exception("live status listener failed")
+
+    # -- HoloViews --------------------------------------------------------------------------
+    def plot(self) -> hv.DynamicMap:
+        """The live chart: a DynamicMap over :attr:`buffer`, one curve per machine.
+
+        Each call makes a new DynamicMap on the shared Buffer (one per browser session or
+        notebook output); the data are shared.
+        """
+        window_s, title = self.window_s, self.title
+
+        def draw(data: pd.DataFrame) -> hv.NdOverlay:
+            return counts_overlay(data, window_s=window_s, title=title)
+
+        return hv.DynamicMap(draw, streams=[self.buffer])
+
+    def chart(self) -> hv.NdOverlay:
+        """The chart of everything sampled so far, as a static object (PNG export)."""
+        return counts_overlay(self.buffer.data, window_s=self.window_s, title=self.title)

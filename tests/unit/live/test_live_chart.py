@@ -1,0 +1,136 @@
+"""The HoloViews object the live pipeline feeds, built from plain values (no Kafka).
+
+Arrivals go through the pipeline's own ``ingest`` node and samples through its streamz
+graph (map → partition → sink into the Buffer); the chart is the DynamicMap over that
+Buffer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import holoviews as hv
+import pandas as pd
+import pytest
+
+from pipelines.config import Settings
+from pipelines.live.messages import Arrival
+from pipelines.live.pipeline import (
+    COUNT,
+    MACHINE,
+    TIME,
+    X_LABEL,
+    LiveCounts,
+    counts_overlay,
+    empty_frame,
+    window_label,
+)
+
+T0 = 1_800_000_000.0
+
+
+def record(machine: int) -> bytes:
+    return json.dumps({"machine": machine, "PID": 1, "CMD": "sshd"}).encode()
+
+
+def wait_for_rows(live: LiveCounts, rows: int, timeout_s: float = 10.0) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        data = live.buffer.data
+        if len(data) >= rows:
+            return data
+        time.sleep(0.02)
+    raise AssertionError(f"the Buffer holds {len(live.buffer.data)} rows, expected {rows}")
+
+
+@pytest.fixture
+def fed(settings: Settings) -> LiveCounts:
+    clock_now = [T0]
+    live = LiveCounts(
+        settings, "process", window_s=10, sample_s=1, clock=lambda: clock_now[0], batch_s=0.05
+    )
+    live.ingest([Arrival(T0 + 0.2, b"4", record(4)) for _ in range(3)])
+    live.ingest([Arrival(T0 + 0.4, b"5", json.dumps([{"machine": 5}] * 2).encode())])
+    live.take_due_samples(T0 + 1)
+    # Machine 6 appears late; machine 4 gets more; one message is malformed.
+    live.ingest(
+        [
+            Arrival(T0 + 1.5, b"6", record(6)),
+            Arrival(T0 + 1.6, b"4", record(4)),
+            Arrival(T0 + 1.7, b"4", b"{broken"),
+        ]
+    )
+    live.take_due_samples(T0 + 3)
+    return live
+
+
+def test_buffer_is_typed_and_holds_every_sample(fed: LiveCounts) -> None:
+    data = wait_for_rows(fed, 2 + 3 + 3)
+    assert list(data.columns) == [TIME, MACHINE, COUNT]
+    assert str(data[TIME].dtype) == "datetime64[ns]"
+    assert str(data[COUNT].dtype) == "int64"
+    rows = {(t.timestamp() - T0, m): c for t, m, c in data.itertuples(index=False)}
+    assert rows == {
+        (1.0, "4"): 3, (1.0, "5"): 2,
+        (2.0, "4"): 4, (2.0, "5"): 2, (2.0, "6"): 1,
+        (3.0, "4"): 4, (3.0, "5"): 2, (3.0, "6"): 1,
+    }  # fmt: skip
+
+
+def test_chart_has_one_curve_per_machine_ending_at_the_cores_snapshot(fed: LiveCounts) -> None:
+    wait_for_rows(fed, 8)
+    overlay = fed.plot()[()]
+    assert isinstance(overlay, hv.NdOverlay)
+    assert list(overlay.keys()) == ["4", "5", "6"]
+    latest = fed.latest()
+    assert latest is not None and latest.at == T0 + 3
+    core = fed.snapshot(latest.at)
+    for machine, curve in overlay.items():
+        assert isinstance(curve, hv.Curve)
+        assert curve.label == f"machine {machine}"
+        last_time, last_count = curve.data.iloc[-1][TIME], curve.data.iloc[-1][COUNT]
+        assert last_time.timestamp() == latest.at
+        assert last_count == core[machine] == latest.counts[machine]
+    # Machine 6 joined late: its curve starts at the first sample after it appeared.
+    assert overlay["6"].data[TIME].iloc[0].timestamp() == T0 + 2
+    assert fed.status().malformed == {"not JSON": 1}
+
+
+def test_axis_labels_and_legend_reach_the_bokeh_figure(fed: LiveCounts) -> None:
+    hv.extension("bokeh")
+    wait_for_rows(fed, 8)
+    overlay = fed.plot()[()]
+    assert overlay.get_dimension(TIME).label == X_LABEL
+    assert overlay.last.vdims[0].label == "records in trailing 10 s"
+    figure = hv.render(overlay, backend="bokeh")
+    assert figure.xaxis[0].axis_label == X_LABEL
+    assert figure.yaxis[0].axis_label == "records in trailing 10 s"
+    legend_labels = [item.label["value"] for item in figure.legend[0].items]
+    assert legend_labels == ["machine 4", "machine 5", "machine 6"]
+
+
+def test_table_shows_the_latest_counts(fed: LiveCounts) -> None:
+    table = fed.table()
+    assert table.to_dict("list") == {
+        "machine": ["4", "5", "6"],
+        "records in trailing 10 s": [4, 2, 1],
+    }
+
+
+def test_empty_buffer_draws_an_empty_overlay() -> None:
+    overlay = counts_overlay(empty_frame(), window_s=120)
+    assert isinstance(overlay, hv.NdOverlay)
+    assert len(overlay) == 0
+
+
+@pytest.mark.parametrize(
+    "window_s, label",
+    [
+        (120, "records in trailing 2 min"),
+        (10, "records in trailing 10 s"),
+        (90, "records in trailing 90 s"),
+    ],
+)
+def test_window_label(window_s: float, label: str) -> None:
+    assert window_label(window_s) == label
