@@ -168,7 +168,12 @@ def _clean_numeric(field: Field, raw: Column, input_name: str) -> _Cleaned:
         F.lit(None).cast(StringType())
         if field.nullable
         else _failure(input_name, REASON_MISSING_VALUE, raw),
-    ).when(~well_formed, _failure(input_name, REASON_NOT_A_NUMBER, raw))
+    ).when(
+        # The null check is a safety net: a well-formed text Java cannot parse must
+        # still give a reason, never a silent null.
+        ~well_formed | number.isNull(),
+        _failure(input_name, REASON_NOT_A_NUMBER, raw),
+    )
     if field.kind is Kind.FLOAT:
         errors = errors.when(~finite, _failure(input_name, REASON_OUT_OF_RANGE, raw))
         ok = ~missing & well_formed & finite
