@@ -7,6 +7,10 @@ import random
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.config import CycleSettings
+from pipelines.replay.clock import SimulatedClock
+from pipelines.replay.plan import CyclePlanner
+from pipelines.replay.rows import load_stream_rows
 from pipelines.schema.columns import MEMORY_COLUMNS, PROCESS_COLUMNS, Stream
 
 # Machine 6 is much shorter, as in the reference data, so it wraps first.
@@ -57,3 +61,16 @@ def write_streaming_csv(
         writer.writerow(columns)
         writer.writerows(records)
     return path
+
+
+def planned_identities(
+    path: Path, stream: Stream, rule: CycleSettings, *, seed: int, cycles: int, start_ts: float
+) -> list[tuple[int, int, int, float]]:
+    """(machine, pass, sequence, ts) of every record a simulated-clock run must send,
+    in send order: recomputed with the pure planner, independently of the producer."""
+    rows = load_stream_rows(path, stream)
+    planner = CyclePlanner(rows.row_counts, rule, random.Random(seed))
+    clock = SimulatedClock(start_ts, rule.cycle_period_s)
+    planned = [r for cycle in range(cycles) for r in planner.next_cycle(clock.stamp(cycle)).rows]
+    planned.extend(planner.drain())
+    return [(r.machine, r.pass_, rows.machines[r.machine][r.index].sequence, r.ts) for r in planned]

@@ -168,7 +168,9 @@ def produce(
     finally:
         if bar is not None:
             bar.close()
-    if progress != "json":
+    if progress == "json":
+        _json_line(out, report.to_json())
+    else:
         for line in report.summary_lines():
             out.write(line + "\n")
         out.flush()
