@@ -130,7 +130,8 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
         "ylabel": window_label(window_s),
         "title": title,
         "show_legend": True,
-        "legend_labels": {key: f"machine {key}" for key in overlay.keys()},
+        # NdOverlay iterates over its elements, not its keys.
+        "legend_labels": {key: f"machine {key}" for key in overlay.keys()},  # noqa: SIM118
     }
     loaded = set(hv.Store.renderers)
     if "bokeh" in loaded:
