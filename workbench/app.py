@@ -10,13 +10,17 @@ import panel as pn
 
 from workbench.feeds import WorkbenchState
 from workbench.tabs.broker import broker_tab
+from workbench.tabs.producers import producers_tab
 
 TITLE = "StopHacking workbench"
 
 
 def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
     """Each tab's content by name, bound to the shared ``state``."""
-    return {"Broker": broker_tab(state.broker)}
+    return {
+        "Broker": broker_tab(state.broker),
+        "Producers": producers_tab(state.producers),
+    }
 
 
 def _sidebar(state: WorkbenchState) -> pn.Column:

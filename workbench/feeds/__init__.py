@@ -13,6 +13,7 @@ import threading
 
 from pipelines.config import Settings, load_settings
 from workbench.feeds.broker import BrokerFeed
+from workbench.feeds.producers import ProducersFeed
 
 
 class WorkbenchState:
@@ -21,9 +22,12 @@ class WorkbenchState:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self.broker = BrokerFeed(self.settings)
+        self.producers = ProducersFeed(self.settings)
 
     def shutdown(self) -> None:
         """Stop what this workbench started (called when the server unloads)."""
+        # Producers first: they flush into the broker, which may be ours to stop.
+        self.producers.stop_all()
         self.broker.stop_embedded()
 
 

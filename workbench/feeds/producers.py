@@ -1,0 +1,283 @@
+"""Producers feed: runs ``stophacking produce`` as child processes and follows them.
+
+Each producer is a child process in its own process group (so a Ctrl-C aimed at the
+workbench terminal is handled by the workbench, which then stops the child
+cleanly). The child writes one JSON object per line on stdout (``--progress
+json``); a reader thread turns each line into one batched parameter update that
+the tab (or a notebook) displays. Stopping sends SIGINT (the producer finishes its
+cycle, sends held-back rows, flushes), then SIGTERM, then SIGKILL, each after a
+grace period, and always waits for the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+import param
+
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.replay.report import ReplayReport
+from pipelines.schema.columns import STREAMS, Stream
+
+STOP_GRACE_S = 30.0
+"""After SIGINT: time to finish the cycle, send held-back rows and flush."""
+TERM_GRACE_S = 5.0
+"""After SIGTERM (the producer's 'stop now'): time to close its client."""
+KILL_GRACE_S = 5.0
+STDERR_TAIL_LINES = 20
+ENV_REPLAY = "STOPHACKING_REPLAY"
+
+
+def producer_command(
+    settings: Settings,
+    stream: Stream,
+    *,
+    file: str = "",
+    speed: float = 1.0,
+    seed: int | None = None,
+    cycles: int | None = None,
+) -> list[str]:
+    """The ``stophacking produce`` command line for a child producer.
+
+    Kafka address, client keys, state folder and topic come from ``settings`` as
+    flags, so the child talks to the same cluster as the workbench.
+    """
+    command = [
+        sys.executable, "-m", "pipelines.cli",
+        "--bootstrap-servers", settings.kafka.bootstrap_servers,
+        "--home", str(settings.home),
+    ]  # fmt: skip
+    for key, value in settings.kafka.extra.items():
+        command += ["--kafka-option", f"{key}={json.dumps(value)}"]
+    command += [
+        "produce", stream,
+        "--progress", "json",
+        "--topic", getattr(settings.kafka.topics, stream),
+        "--speed", repr(float(speed)),
+    ]  # fmt: skip
+    if file:
+        command += ["--file", file]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    if cycles is not None:
+        command += ["--cycles", str(cycles)]
+    return command
+
+
+def producer_environment(settings: Settings) -> dict[str, str]:
+    """The child's environment: ours, with the workbench's replay settings as JSON.
+
+    ``STOPHACKING_REPLAY__*`` variables are dropped so that they cannot override the
+    settings this workbench actually uses.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_REPLAY}__")}
+    env[ENV_REPLAY] = settings.replay.model_dump_json()
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ProducerFeed(param.Parameterized):
+    """One producer (process or memory): its settings, its child process, its counts."""
+
+    stream = param.String(default="process", constant=True)
+    file = param.String(default="", doc="Streaming CSV to replay; empty: the demo data")
+    speed = param.Number(default=1.0, bounds=(0.01, None), doc="divides the cycle period")
+    seed = param.Integer(default=None, allow_None=True, doc="seed of the random row counts")
+    cycles = param.Integer(
+        default=None, allow_None=True, bounds=(1, None), doc="stop after N cycles"
+    )
+    running = param.Boolean(default=False)
+    pid = param.Integer(default=None, allow_None=True)
+    run_id = param.String(default="")
+    cycles_done = param.Integer(default=0)
+    sent_per_machine = param.Dict(default={}, doc="machine → records handed to Kafka")
+    acked_per_machine = param.Dict(default={}, doc="machine → records Kafka acknowledged")
+    total_acked = param.Integer(default=0)
+    errors = param.Integer(default=0)
+    records_per_s = param.Number(default=0.0)
+    exit_code = param.Integer(default=None, allow_None=True)
+    message = param.String(default="Not running.")
+
+    def __init__(self, settings: Settings, stream: Stream, **params: Any) -> None:
+        with param.edit_constant(self):
+            super().__init__(stream=stream, **params)
+        self.settings = settings
+        self.summary: ReplayReport | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._readers: list[threading.Thread] = []
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._finished.set()
+
+    # -- control ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the producer with the current settings (no-op while one runs)."""
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                return
+            command = producer_command(
+                self.settings,
+                self.stream,  # type: ignore[arg-type]
+                file=self.file.strip(),
+                speed=self.speed,
+                seed=self.seed,
+                cycles=self.cycles,
+            )
+            self._stderr.clear()
+            self.summary = None
+            self._finished.clear()
+            self._process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                cwd=PROJECT_ROOT,
+                env=producer_environment(self.settings),
+                start_new_session=True,
+            )
+            process = self._process
+            self.param.update(
+                running=True,
+                pid=process.pid,
+                run_id="",
+                cycles_done=0,
+                sent_per_machine={},
+                acked_per_machine={},
+                total_acked=0,
+                errors=0,
+                records_per_s=0.0,
+                exit_code=None,
+                message=f"Starting the {self.stream} producer (pid {process.pid})…",
+            )
+            self._readers = [
+                threading.Thread(
+                    target=self._read_progress, args=(process,), daemon=True,
+                    name=f"{self.stream}-producer-stdout",
+                ),
+                threading.Thread(
+                    target=self._read_stderr, args=(process,), daemon=True,
+                    name=f"{self.stream}-producer-stderr",
+                ),
+            ]  # fmt: skip
+            for reader in self._readers:
+                reader.start()
+
+    def stop(self) -> int | None:
+        """Stop the producer cleanly and wait for it; return its exit code.
+
+        SIGINT first (finish the cycle, send held-back rows, flush), then SIGTERM,
+        then SIGKILL, each after its grace period.
+        """
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            self.message = f"Stopping the {self.stream} producer…"
+        for sig, grace_s in (
+            (signal.SIGINT, STOP_GRACE_S),
+            (signal.SIGTERM, TERM_GRACE_S),
+            (signal.SIGKILL, KILL_GRACE_S),
+        ):
+            if process.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace_s)
+        self._finished.wait(timeout=KILL_GRACE_S)
+        return process.returncode
+
+    def wait(self, timeout_s: float | None = None) -> ReplayReport | None:
+        """Wait until the producer exits (a bounded run ends); return its summary.
+
+        Returns:
+            The final summary, or ``None`` if it is still running after ``timeout_s``
+            or ended without one (see :attr:`message`).
+        """
+        self._finished.wait(timeout=timeout_s)
+        return self.summary
+
+    # -- the child's output ----------------------------------------------------------
+    def _read_progress(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # not a progress line (a library printed something)
+            if event.get("event") == "start":
+                self.param.update(
+                    run_id=event.get("run_id", ""),
+                    message=f"Replaying {event.get('file')} onto {event.get('topic')}",
+                )
+            elif event.get("event") in ("progress", "summary"):
+                report = ReplayReport.from_json(event)
+                if report.done:
+                    self.summary = report
+                self._show(report)
+        process.wait()
+        for reader in self._readers:
+            if reader is not threading.current_thread():
+                reader.join(timeout=KILL_GRACE_S)
+        code = process.returncode
+        if self.summary is not None and code == 0:
+            message = " · ".join(self.summary.summary_lines()[:1])
+        elif code in (-signal.SIGKILL, -signal.SIGTERM):
+            message = f"The {self.stream} producer was killed (signal {-code})."
+        else:
+            detail = self._stderr[-1] if self._stderr else "no message"
+            message = f"The {self.stream} producer exited with code {code}: {detail}"
+        self.param.update(running=False, pid=None, exit_code=code, message=message)
+        self._finished.set()
+
+    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            # The progress bar is off in JSON mode; what arrives here are warnings and
+            # the one-line error a failed run ends with.
+            if line.strip():
+                self._stderr.append(line.rstrip())
+
+    def _show(self, report: ReplayReport) -> None:
+        # One batched update per progress line (at most every progress_interval_s).
+        self.param.update(
+            cycles_done=report.cycles,
+            sent_per_machine={str(m): n for m, n in sorted(report.sent.items())},
+            acked_per_machine={str(m): n for m, n in sorted(report.acked.items())},
+            total_acked=report.total_acked,
+            errors=report.errors,
+            records_per_s=round(report.records_per_s, 1),
+        )
+
+
+class ProducersFeed:
+    """The process and the memory producer of one workbench."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.by_stream: dict[str, ProducerFeed] = {
+            stream: ProducerFeed(settings, stream) for stream in STREAMS
+        }
+
+    @property
+    def process(self) -> ProducerFeed:
+        return self.by_stream["process"]
+
+    @property
+    def memory(self) -> ProducerFeed:
+        return self.by_stream["memory"]
+
+    def stop_all(self) -> None:
+        """Stop every running producer (the workbench is shutting down)."""
+        for feed in self.by_stream.values():
+            feed.stop()

@@ -1,0 +1,108 @@
+"""Producers tab: start and stop the process and memory producers, records per machine."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from workbench.feeds.producers import ProducerFeed, ProducersFeed
+from workbench.feeds.worker import submit
+
+TITLES = {
+    "process": "Process events (every 5 s at speed 1)",
+    "memory": "Memory events (every 10 s at speed 1, with late rows)",
+}
+
+
+def records_table(sent: dict[str, int], acked: dict[str, int]) -> pd.DataFrame:
+    """Records per machine: handed to Kafka and acknowledged by it."""
+    machines = sorted(set(sent) | set(acked), key=int)
+    return pd.DataFrame(
+        {
+            "machine": machines,
+            "sent": [sent.get(m, 0) for m in machines],
+            "acknowledged": [acked.get(m, 0) for m in machines],
+        }
+    )
+
+
+def _status(running: bool, pid: int | None, cycles: int, message: str) -> str:
+    state = f"🟢 running (pid {pid}), {cycles} cycles" if running else "⚪ stopped"
+    return f"**{state}**\n\n{message}"
+
+
+def _table(sent: dict[str, int], acked: dict[str, int]) -> pn.viewable.Viewable:
+    if not sent and not acked:
+        return pn.pane.Markdown("_No records sent yet: start the producer._")
+    return pn.pane.DataFrame(records_table(sent, acked), index=False, sizing_mode="stretch_width")
+
+
+def producer_card(feed: ProducerFeed) -> pn.Card:
+    """One producer's controls (file, speed, seed, cycles), status and live counts."""
+    file = pn.widgets.TextInput.from_param(
+        feed.param.file, name="Streaming CSV (empty: demo data)", placeholder="demo data"
+    )
+    speed = pn.widgets.FloatInput.from_param(feed.param.speed, name="Speed ×", step=1.0)
+    seed = pn.widgets.IntInput.from_param(feed.param.seed, name="Seed (empty: random)")
+    cycles = pn.widgets.IntInput.from_param(feed.param.cycles, name="Cycles (empty: unbounded)")
+    start = pn.widgets.Button(name="Start", button_type="success", width=100)
+    stop = pn.widgets.Button(name="Stop", button_type="danger", width=100)
+
+    # Starting spawns a process and stopping waits for it: keep both off the event loop.
+    def on_start(_event: object) -> None:
+        submit(feed.start)
+
+    def on_stop(_event: object) -> None:
+        submit(feed.stop)
+
+    start.on_click(on_start)
+    stop.on_click(on_stop)
+    start.disabled = feed.param.running
+    stop.disabled = feed.param.running.rx.not_()
+    for widget in (file, speed, seed, cycles):
+        widget.disabled = feed.param.running
+    numbers = pn.Row(
+        pn.indicators.Number(
+            name="records acknowledged", value=feed.param.total_acked, format="{value:,}",
+            font_size="28pt", title_size="10pt",
+        ),
+        pn.indicators.Number(
+            name="records/s", value=feed.param.records_per_s, format="{value:,.0f}",
+            font_size="28pt", title_size="10pt",
+        ),
+        pn.indicators.Number(
+            name="errors", value=feed.param.errors, font_size="28pt", title_size="10pt",
+            colors=[(0.5, "green"), (1e12, "red")],
+        ),
+    )  # fmt: skip
+    return pn.Card(
+        pn.Row(file, speed),
+        pn.Row(seed, cycles),
+        pn.Row(start, stop),
+        pn.pane.Markdown(
+            pn.bind(
+                _status,
+                feed.param.running,
+                feed.param.pid,
+                feed.param.cycles_done,
+                feed.param.message,
+            )
+        ),
+        numbers,
+        pn.panel(pn.bind(_table, feed.param.sent_per_machine, feed.param.acked_per_machine)),
+        title=TITLES.get(feed.stream, feed.stream),
+        collapsible=False,
+        sizing_mode="stretch_width",
+    )
+
+
+def producers_tab(feeds: ProducersFeed) -> pn.viewable.Viewable:
+    """The Producers tab's content (displayable in Jupyter too)."""
+    return pn.Column(
+        pn.pane.Markdown(
+            "### Producers\n\nReplay the streaming files onto Kafka: each machine sends its "
+            "next rows every cycle, in order, wrapping around at the end of its rows."
+        ),
+        pn.Row(producer_card(feeds.process), producer_card(feeds.memory)),
+        name="Producers",
+    )
