@@ -1,0 +1,102 @@
+"""The Part 1.1 / 1.2 notebooks run top to bottom against the test broker.
+
+The kernel finds the broker and the topic through the environment (as a user's
+would); the parameters cell is overridden the way papermill does it, with an
+injected cell right after it: a bounded cycle count on the real reference sample.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from nbclient import NotebookClient
+
+from pipelines import kafka_io
+from pipelines.config import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.e2e
+NOTEBOOKS = {
+    "process": "Real time stream processing with Kafka - Part 1.1 - Process Event Producer.ipynb",
+    "memory": "Real time stream processing with Kafka - Part 1.2 - Memory Event Producer.ipynb",
+}
+CYCLES = 2
+
+
+def count_per_key(settings: Settings, topic: str) -> Counter[str]:
+    consumer = KafkaConsumer(**kafka_io.client_config(settings.kafka, enable_auto_commit=False))
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        keys: Counter[str] = Counter()
+        while consumer.position(partition) < end:
+            for batch in consumer.poll(timeout_ms=500).values():
+                keys.update(record.key.decode() for record in batch)
+        return keys
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("stream", ["process", "memory"])
+def test_producer_notebook_runs_top_to_bottom(
+    stream: str,
+    broker_settings: Settings,
+    shared_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = PROJECT_ROOT / "notebooks" / NOTEBOOKS[stream]
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    assert not any(
+        line.lstrip().startswith(("def ", "class "))
+        for cell in notebook.cells
+        for line in cell.source.splitlines()
+    ), "notebooks are thin: no functions or classes"
+
+    topic = f"test.notebook.{stream}.{uuid.uuid4().hex[:8]}"
+    sample = shared_dir / "data" / "real" / f"Streaming_Linux_{stream}.sample.csv"
+    monkeypatch.setenv(
+        "STOPHACKING_KAFKA__BOOTSTRAP_SERVERS", broker_settings.kafka.bootstrap_servers
+    )
+    monkeypatch.setenv(f"STOPHACKING_KAFKA__TOPICS__{stream.upper()}", topic)
+    monkeypatch.setenv("STOPHACKING_HOME", str(tmp_path / "home"))
+    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = nbformat.v4.new_code_cell(
+        f"cycles = {CYCLES}\nspeed = 20.0\nseed = 7\nfile = {str(sample)!r}\nwait_s = 240.0",
+        metadata={"tags": ["injected-parameters"]},
+    )
+    notebook.cells.insert(at + 1, injected)
+
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+
+    outputs = [
+        "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    ]
+    summary = next(text for text in outputs if f"{stream} producer:" in text)
+    assert f"{CYCLES} cycles" in summary and ", 0 errors" in summary
+    assert "ended by: cycles" in summary
+    per_machine = count_per_key(broker_settings, topic)
+    assert set(per_machine) == {"4", "5", "6", "7"}
+    total = sum(per_machine.values())
+    assert f"{total} of {total} records acknowledged on {topic}" in summary
+    # The tab object rendered (a Panel object shows as a widget/HTML output).
+    assert any(
+        o.output_type in ("display_data", "execute_result")
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "producers_tab(" in cell.source
+        for o in cell.outputs
+    )
