@@ -8,7 +8,7 @@ PORT ?= 5006
 DURATION ?= 120
 PYTEST_ARGS ?=
 
-.PHONY: setup workbench test test-fast test-integration test-e2e lint format demo clean
+.PHONY: setup browser workbench test test-fast test-integration test-e2e lint format demo clean
 
 # Idempotent: the venv is rebuilt only when environment.yml or pyproject.toml change;
 # the jars are resolved only once (stophacking setup checks its own cache marker).
@@ -32,7 +32,11 @@ workbench: setup
 	$(BIN)/panel serve workbench --address $(HOST) --port $(PORT) \
 		--allow-websocket-origin $(HOST):$(PORT) --allow-websocket-origin localhost:$(PORT)
 
-test: setup
+# The browser tests drive the system Chromium (installed from Debian's packages if missing).
+browser:
+	@tools/ensure-chromium.sh
+
+test: setup browser
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-fast: setup
@@ -40,6 +44,9 @@ test-fast: setup
 
 test-integration: setup
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: setup browser
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check pipelines workbench tests tools

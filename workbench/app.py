@@ -35,13 +35,15 @@ def _sidebar(state: WorkbenchState) -> pn.Column:
     )
 
 
-def build_app(state: WorkbenchState) -> pn.template.FastListTemplate:
+def build_app(state: WorkbenchState) -> pn.template.BootstrapTemplate:
     """The full application for one browser session."""
     tabs = pn.Tabs(*[(name, view) for name, view in build_tabs(state).items()], dynamic=False)
-    return pn.template.FastListTemplate(
+    # Bootstrap rather than Fast: the Fast design always asks Google Fonts for a web font,
+    # and the workbench must render behind a firewall with no request leaving the machine.
+    return pn.template.BootstrapTemplate(
         title=TITLE,
         sidebar=[_sidebar(state)],
         main=[tabs],
-        theme_toggle=False,
-        accent="#b71c1c",
+        header_background="#7f1d1d",
+        sidebar_width=320,
     )

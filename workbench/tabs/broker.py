@@ -11,7 +11,7 @@ def broker_tab(feed: BrokerFeed) -> pn.viewable.Viewable:
     """The Broker tab's content, bound to ``feed`` (displayable in Jupyter too)."""
 
     def _summary(bootstrap: str, reachable: bool, kind: str, pid: int | None, message: str) -> str:
-        state = "✅ reachable" if reachable else "⏳ not reachable yet"
+        state = "**reachable**" if reachable else "**not reachable** (waiting for a broker)"
         where = f"{kind} broker" + (f" (pid {pid})" if pid else "")
         return f"### Kafka at `{bootstrap}`\n\n{state} · {where}\n\n{message}"
 

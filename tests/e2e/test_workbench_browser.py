@@ -1,0 +1,54 @@
+"""The served workbench in a real browser (headless Chromium).
+
+One workbench server per module; later issues add checks for their tabs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from pipelines.config import Settings
+from tests.conftest import free_port
+from tests.e2e.workbench_server import served_workbench
+
+
+@pytest.fixture(scope="module")
+def workbench_url(
+    broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("workbench") / "panel-serve.log"
+    with served_workbench(broker_settings, free_port(), log) as url:
+        yield url
+
+
+def test_page_renders_the_broker_tab_without_leaving_localhost(
+    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
+) -> None:
+    outside: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+
+    def _guard(route, request) -> None:  # type: ignore[no-untyped-def]
+        host = urlparse(request.url).hostname
+        if request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(request.url)
+            route.abort()
+
+    page.route("**/*", _guard)
+    page.goto(workbench_url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.get_by_text(f"Kafka at {broker_settings.kafka.bootstrap_servers}").first.wait_for(
+        timeout=60_000
+    )
+    page.get_by_text("reachable").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(screenshots_dir / "broker.png"), full_page=True)
+    context.close()
+
+    # Users run the workbench behind firewalls: nothing may be fetched from elsewhere.
+    assert not outside, f"requests left 127.0.0.1: {outside}"

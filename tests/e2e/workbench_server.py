@@ -1,0 +1,62 @@
+"""Run `panel serve workbench` for a test, pointed at the test session's broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipelines.config import PROJECT_ROOT, Settings
+
+
+def workbench_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment that makes a child process use the test settings."""
+    return {
+        **os.environ,
+        "STOPHACKING_HOME": str(settings.home),
+        "STOPHACKING_JARS_CACHE": str(settings.jars_dir),
+        "STOPHACKING_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        **(extra or {}),
+    }
+
+
+@contextmanager
+def served_workbench(
+    settings: Settings, port: int, log_file: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Serve the workbench on 127.0.0.1:port; yield its URL; stop the whole process group."""
+    with log_file.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", "workbench", "--address", "127.0.0.1",
+             "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            cwd=PROJECT_ROOT, env=workbench_env(settings, extra_env), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/workbench"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(f"panel serve exited early:\n{log_file.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"workbench not served:\n{log_file.read_text()}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
