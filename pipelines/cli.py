@@ -264,5 +264,45 @@ def produce_memory(ctx: click.Context, **options: Any) -> None:
     _run_producer(ctx, "memory", options)
 
 
+# -- watch -----------------------------------------------------------------------------
+@main.command()
+@click.argument("stream", type=click.Choice(["process", "memory"]))
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds."
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the chart as a PNG at the end (HoloViews, matplotlib backend).",
+)
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Trailing window, s.")
+@click.option("--sample", type=click.FloatRange(min=0, min_open=True), help="Sample period, s.")
+@click.option("--from-beginning", is_flag=True, default=None, help="Read the topic from the start.")
+@click.pass_context
+def watch(
+    ctx: click.Context,
+    stream: str,
+    duration: float | None,
+    png: Path | None,
+    window: float | None,
+    sample: float | None,
+    from_beginning: bool | None,
+) -> None:
+    """Records per machine in the trailing window (arrival time), as a live table."""
+    from pipelines.live.watch import watch as run_watch
+
+    run_watch(
+        _settings(ctx),
+        stream,  # type: ignore[arg-type]
+        duration_s=duration,
+        window_s=window,
+        sample_s=sample,
+        from_beginning=from_beginning,
+        png=png,
+        redraw=sys.stdout.isatty(),
+        echo=click.echo,
+    )
+
+
 if __name__ == "__main__":
     main()

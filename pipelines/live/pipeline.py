@@ -115,7 +115,7 @@ def counts_overlay(data: pd.DataFrame, *, window_s: float, title: str = "") -> h
     count_dim = hv.Dimension(COUNT, label=window_label(window_s))
     curves = {}
     for machine in sorted(data[MACHINE].unique(), key=machine_sort_key) if len(data) else []:
-        rows = data[data[MACHINE] == machine]
+        rows = data[data[MACHINE] == machine].reset_index(drop=True)
         curve = hv.Curve(rows, kdims=[time_dim], vdims=[count_dim], label=f"machine {machine}")
         # Options need a loaded plotting backend; without one the data still stand alone.
         curves[machine] = curve.opts(color=machine_colour(machine)) if hv.Store.renderers else curve
@@ -139,8 +139,16 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
             legend_position="right", responsive=True, min_height=320, backend="bokeh", **common
         )
     if "matplotlib" in loaded:
+        from matplotlib.dates import DateFormatter
+
         overlay = overlay.opts(
-            legend_position="right", fig_inches=(9, 4), backend="matplotlib", **common
+            legend_position="right",
+            aspect=2.4,
+            fig_size=220,
+            xformatter=DateFormatter("%H:%M:%S"),
+            xticks=6,
+            backend="matplotlib",
+            **common,
         )
     return overlay
 
