@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import ParseError
@@ -121,6 +121,7 @@ def test_parse_number_rejects_with_reason(raw: object, integer: bool, reason: st
     assert caught.value.value == raw
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(
     whole=st.integers(min_value=0, max_value=999_999),
     decimals=st.integers(min_value=0, max_value=3),
@@ -148,17 +149,20 @@ def test_suffix_round_trip(
             parse_number(text, integer=True)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1))
 def test_integers_read_back_from_their_text_and_from_json(number: int) -> None:
     assert parse_number(str(number), integer=True) == number
     assert parse_number(number, integer=True) == number
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_floats_read_back_from_their_repr(number: float) -> None:
     assert parse_number(repr(number), integer=False) == number
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(nice=st.integers(min_value=0, max_value=40), pri=st.integers(min_value=0, max_value=200))
 def test_restore_nice_follows_pri(nice: int, pri: int) -> None:
     restored = restore_nice(nice, pri)
@@ -169,6 +173,7 @@ def test_restore_nice_follows_pri(nice: int, pri: int) -> None:
         assert restored == 0
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(st.integers(min_value=-20, max_value=19))
 def test_restore_nice_recovers_the_sign_atop_lost(true_nice: int) -> None:
     """The reference files hold |NICE| and PRI = 120 + NICE; restoring gives NICE back."""
