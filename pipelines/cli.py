@@ -177,6 +177,113 @@ def broker_status(ctx: click.Context, as_json: bool) -> None:
 # Later capabilities register their commands below (data, produce, watch, train, detect).
 
 
+# -- data ------------------------------------------------------------------------------
+@main.group()
+def data() -> None:
+    """Synthetic telemetry: generate a data set, compare files with the real ones."""
+
+
+def _machine_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        machines = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected machine ids like 4,5,6, got {value!r}") from None
+    if not machines:
+        raise click.BadParameter("at least one machine id is needed")
+    return machines
+
+
+@data.command("generate")
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
+)
+@click.option("--seed", default=7, show_default=True, help="Seed of every random draw.")
+@click.option(
+    "--machines",
+    default="4,5,6,7,8",
+    show_default=True,
+    callback=_machine_list,
+    help="Machine ids, comma-separated.",
+)
+@click.option(
+    "--rows-per-machine",
+    type=click.IntRange(min=10),
+    help="Process rows of a full-length machine (default 7400; machine 6 gets about 1/5).",
+)
+@click.option(
+    "--labelled-rows",
+    type=click.IntRange(min=10),
+    help="Rows of the labelled process file (default 20000).",
+)
+def data_generate(
+    out: str,
+    seed: int,
+    machines: tuple[int, ...],
+    rows_per_machine: int | None,
+    labelled_rows: int | None,
+) -> None:
+    """Write streaming files, ground truth and labelled training files to OUT."""
+    from pathlib import Path
+
+    from pipelines.data.generator import generate
+
+    files = generate(
+        Path(out),
+        seed=seed,
+        machines=machines,
+        rows_per_machine=rows_per_machine,
+        labelled_rows=labelled_rows,
+        progress=sys.stderr.isatty(),
+    )
+    for path in (
+        files.process,
+        files.memory,
+        files.process_labels,
+        files.memory_labels,
+        files.labelled_process,
+        files.labelled_memory,
+    ):
+        click.echo(str(path))
+
+
+@data.command("compare")
+@click.argument("generated_csv", type=click.Path(dir_okay=False, exists=True))
+@click.argument("real_csv", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--pair",
+    nargs=2,
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="GENERATED_OTHER REAL_OTHER",
+    help="The other stream of both data sets: adds the shared-key figure.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--check", is_flag=True, help="Exit 1 when a figure exceeds its limit.")
+def data_compare(
+    generated_csv: str,
+    real_csv: str,
+    pair: tuple[str, str] | None,
+    as_json: bool,
+    check: bool,
+) -> None:
+    """Distances between GENERATED_CSV and REAL_CSV, column by column and jointly."""
+    from pathlib import Path
+
+    from pipelines.data.compare import compare_files
+
+    try:
+        comparison = compare_files(
+            Path(generated_csv),
+            Path(real_csv),
+            generated_other=Path(pair[0]) if pair else None,
+            reference_other=Path(pair[1]) if pair else None,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps(comparison.to_dict(), indent=2) if as_json else comparison.table())
+    if check and not comparison.ok:
+        sys.exit(1)
+
+
 # -- produce ---------------------------------------------------------------------------
 def _produce_options(command: Any) -> Any:
     """The options both producers share (SPEC §3)."""

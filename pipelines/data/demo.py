@@ -1,0 +1,51 @@
+"""The default data set: generated once, with a fixed seed, under the state folder.
+
+The producers and the workbench call :func:`ensure_demo_data` for their default ``--file``,
+so a fresh checkout has data to replay without any download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from pipelines.config import Settings
+from pipelines.data.generator import DEFAULT_SEED, files_in, generate
+
+DEMO_FOLDER: Final = "generated"
+"""Sub-folder of ``settings.data_dir`` holding the default generated data."""
+
+
+def demo_folder(settings: Settings) -> Path:
+    """Where the default generated data lives (``<home>/data/generated``)."""
+    return settings.data_dir / DEMO_FOLDER
+
+
+def ensure_demo_data(settings: Settings, *, progress: bool = False) -> Path:
+    """Return the folder with the default generated data, generating it if missing.
+
+    Idempotent: when every file of the data set exists it returns at once; otherwise it
+    regenerates the whole set with :data:`~pipelines.data.generator.DEFAULT_SEED` (files
+    are replaced atomically, so a reader never sees half a file).
+
+    Args:
+        settings: the product settings (``settings.data_dir`` decides the place).
+        progress: show a progress bar while generating.
+
+    Returns:
+        The folder holding ``Streaming_Linux_process.csv``, ``Streaming_Linux_memory.csv``,
+        their ``.labels.csv`` ground truth and the labelled ``Processed_Linux_*.csv`` files.
+    """
+    folder = demo_folder(settings)
+    files = files_in(folder)
+    wanted = (
+        files.process,
+        files.memory,
+        files.process_labels,
+        files.memory_labels,
+        files.labelled_process,
+        files.labelled_memory,
+    )
+    if not all(path.is_file() for path in wanted):
+        generate(folder, seed=DEFAULT_SEED, progress=progress)
+    return folder
