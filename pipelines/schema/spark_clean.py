@@ -125,12 +125,16 @@ def read_csv_strings(spark: SparkSession, path: str | Path) -> DataFrame:
 
     Columns keep the header's names and order, so :func:`clean_columns` picks them by
     name whatever the order. Leading and trailing spaces are kept (the cleaning rules
-    decide about them); an empty field reads as null.
+    decide about them); an empty field reads as null. Quoting follows RFC 4180 as
+    Python's ``csv`` module writes it (``""`` inside quotes is one ``"``; a quoted field
+    may span lines), so both parsers see the same fields.
     """
     return (
         spark.read.option("header", True)
         .option("inferSchema", False)
         .option("mode", "PERMISSIVE")
+        .option("escape", '"')
+        .option("multiLine", True)
         .csv(str(path))
     )
 

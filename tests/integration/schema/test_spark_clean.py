@@ -92,6 +92,8 @@ QUIRKS: dict[Stream, list[tuple[str, str]]] = {
         ("CMD", "Web Content"),
         ("CMD", " sshd: root@pts/0 "),
         ("CMD", "a,b"),
+        ("CMD", 'say "hi"'),
+        ("CMD", "two\nlines"),
         ("CMD", ""),
         ("sequence", "-"),
         ("machine", " "),
@@ -136,6 +138,8 @@ EXPECTED_VALUES: dict[Stream, list[tuple[str, str, object]]] = {
         ("Status", " N ", "N"),
         ("CMD", " sshd: root@pts/0 ", " sshd: root@pts/0 "),
         ("CMD", "a,b", "a,b"),
+        ("CMD", 'say "hi"', 'say "hi"'),
+        ("CMD", "two\nlines", "two\nlines"),
     ],
     "memory": [
         ("MINFLT", "132K", 132_000.0),
