@@ -40,13 +40,13 @@ def _table(sent: dict[str, int], acked: dict[str, int]) -> pn.viewable.Viewable:
 def producer_card(feed: ProducerFeed) -> pn.Card:
     """One producer's controls (file, speed, seed, cycles), status and live counts."""
     file = pn.widgets.TextInput.from_param(
-        feed.param.file, name="Streaming CSV (empty: demo data)", placeholder="demo data"
+        feed.param.file, label="Streaming CSV (empty: demo data)", placeholder="demo data"
     )
-    speed = pn.widgets.FloatInput.from_param(feed.param.speed, name="Speed ×", step=1.0)
-    seed = pn.widgets.IntInput.from_param(feed.param.seed, name="Seed (empty: random)")
-    cycles = pn.widgets.IntInput.from_param(feed.param.cycles, name="Cycles (empty: unbounded)")
-    start = pn.widgets.Button(name="Start", button_type="success", width=100)
-    stop = pn.widgets.Button(name="Stop", button_type="danger", width=100)
+    speed = pn.widgets.FloatInput.from_param(feed.param.speed, label="Speed ×", step=1.0)
+    seed = pn.widgets.IntInput.from_param(feed.param.seed, label="Seed (empty: random)")
+    cycles = pn.widgets.IntInput.from_param(feed.param.cycles, label="Cycles (empty: unbounded)")
+    start = pn.widgets.Button(label="Start", color="success", width=100)
+    stop = pn.widgets.Button(label="Stop", color="danger", width=100)
 
     # Starting spawns a process and stopping waits for it: keep both off the event loop.
     def on_start(_event: object) -> None:
@@ -63,15 +63,15 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
         widget.disabled = feed.param.running
     numbers = pn.Row(
         pn.indicators.Number(
-            name="records acknowledged", value=feed.param.total_acked, format="{value:,}",
+            label="records acknowledged", value=feed.param.total_acked, format="{value:,}",
             font_size="28pt", title_size="10pt",
         ),
         pn.indicators.Number(
-            name="records/s", value=feed.param.records_per_s, format="{value:,.0f}",
+            label="records/s", value=feed.param.records_per_s, format="{value:,.0f}",
             font_size="28pt", title_size="10pt",
         ),
         pn.indicators.Number(
-            name="errors", value=feed.param.errors, font_size="28pt", title_size="10pt",
+            label="errors", value=feed.param.errors, font_size="28pt", title_size="10pt",
             colors=[(0.5, "green"), (1e12, "red")],
         ),
     )  # fmt: skip
