@@ -62,40 +62,40 @@ ATTACKS: Final[dict[str, AttackProfile]] = {
     profile.type: profile
     for profile in (
         AttackProfile(
-            "ddos", (_SPAWNED["apache2"],), (), (6, 12), 6.0, True,
-            cpu=(0.55, 0.05), running=0.35, extra_threads=0.15,
-            minflt=(0.6, 300), rsize=(0.4, 1.6), majflt=0.05, p_finished=0.3,
+            "ddos", (_SPAWNED["apache2"],), (), (3, 6), 6.0, True,
+            cpu=(0.6, 0.05), running=0.5, extra_threads=0.5,
+            minflt=(0.45, 300), rsize=(0.6, 1.6), majflt=0.2, p_finished=0.3,
         ),
         AttackProfile(
-            "dos", (_SPAWNED["apache2"],), ("apache2", "named"), (3, 6), 8.0, True,
-            cpu=(0.6, 0.4), running=0.5, extra_threads=0.3,
-            minflt=(0.5, 1500), rsize=(0.3, 2.0), majflt=0.15, p_finished=0.3,
+            "dos", (_SPAWNED["apache2"],), ("apache2", "named"), (2, 4), 8.0, True,
+            cpu=(0.6, 0.4), running=0.55, extra_threads=0.5,
+            minflt=(0.45, 1500), rsize=(0.6, 2.0), majflt=0.2, p_finished=0.3,
         ),
         AttackProfile(
-            "password", (_DAEMON["sshd"], _SPAWNED["vsftpd"]), ("sshd",), (3, 8), 2.0, True,
-            cpu=(0.4, 0.03), running=0.1, extra_threads=0.1,
-            minflt=(0.7, 600), rsize=(0.2, 1.3), majflt=0.05, p_finished=0.7, exit_code=255,
+            "password", (_DAEMON["sshd"], _SPAWNED["vsftpd"]), ("sshd",), (2, 5), 2.0, True,
+            cpu=(0.6, 0.03), running=0.4, extra_threads=0.5,
+            minflt=(0.45, 600), rsize=(0.6, 1.5), majflt=0.2, p_finished=0.7, exit_code=255,
         ),
         AttackProfile(
-            "injection", (_SPAWNED["sh"],), ("mysqld", "apache2"), (2, 5), 2.0, True,
-            cpu=(0.5, 0.12), running=0.3, extra_threads=0.2,
-            minflt=(0.6, 2500), rsize=(0.5, 1.8), majflt=0.1, p_finished=0.6, exit_code=1,
+            "injection", (_SPAWNED["sh"],), ("mysqld", "apache2"), (1, 3), 2.0, True,
+            cpu=(0.6, 0.12), running=0.5, extra_threads=0.5,
+            minflt=(0.45, 2500), rsize=(0.6, 1.8), majflt=0.2, p_finished=0.6, exit_code=1,
         ),
         AttackProfile(
             "scanning", (_SPAWNED["apache2"], _DAEMON["sshd"], _DAEMON["named"]), (),
-            (4, 10), 1.2, False,
-            cpu=(0.3, 0.02), running=0.2, extra_threads=0.2,
+            (2, 6), 1.2, False,
+            cpu=(0.6, 0.02), running=0.5, extra_threads=0.5,
             minflt=(0.0, 1), rsize=(0.0, 1.0), majflt=0.0, p_finished=0.9, exit_code=1,
         ),
         AttackProfile(
-            "xss", (_SPAWNED["apache2"],), ("apache2",), (3, 6), 5.0, False,
-            cpu=(0.5, 0.03), running=0.2, extra_threads=0.45,
+            "xss", (_SPAWNED["apache2"],), ("apache2",), (2, 4), 5.0, False,
+            cpu=(0.6, 0.03), running=0.5, extra_threads=0.6,
             minflt=(0.0, 1), rsize=(0.0, 1.0), majflt=0.0, p_finished=0.3,
         ),
         AttackProfile(
-            "mitm", (_SPAWNED["dhclient"],), ("NetworkManager",), (2, 4), 3.0, True,
-            cpu=(0.4, 0.05), running=0.25, extra_threads=0.2,
-            minflt=(0.6, 1100), rsize=(0.3, 1.5), majflt=0.05, p_finished=0.5, exit_code=15,
+            "mitm", (_SPAWNED["dhclient"],), ("NetworkManager",), (1, 3), 3.0, True,
+            cpu=(0.6, 0.05), running=0.5, extra_threads=0.5,
+            minflt=(0.45, 1100), rsize=(0.6, 1.5), majflt=0.2, p_finished=0.5, exit_code=15,
         ),
     )
 }  # fmt: skip

@@ -86,10 +86,14 @@ LABELLED_ATTACK_SHARE: Final[dict[Stream, float]] = {"process": 0.15, "memory": 
 DEFAULT_LABELLED_ROWS: Final = 20_000
 """Rows of the labelled process file (the memory file gets 5/6 as many)."""
 
-EPISODE_SNAPSHOTS: Final = (8, 30)
-"""An attack lasts 32–120 s: long enough to be seen by both views within 30 s."""
-EPISODE_START_P: Final = 0.25
+EPISODE_SNAPSHOTS: Final = (6, 16)
+"""An attack lasts 24–64 s: long enough to be seen by both views within 30 s."""
+EPISODE_START_P: Final = 0.4
 """Chance per quiet snapshot to start an attack while the attack share is below target."""
+COLLATERAL_P: Final = 0.18
+"""Share of the other processes' rows labelled attack while an attack runs: TON_IoT labels
+rows by attack time windows, so every process busy on the host during an attack counts (and
+the load shows on some of them: the attack's signature applies to these rows too)."""
 ATTACK_Q_PROCESS: Final = 0.85
 """Chance an attacking process shows in a process-view snapshot (it is busy)."""
 ATTACK_Q_MEMORY: Final = (0.9, 0.3)
@@ -229,6 +233,10 @@ class _Host:
         self.snapshot = 0
         self.processes: list[_Process] = []
         self.episode: _Episode | None = None
+        order = sorted(ATTACKS)
+        start = int(rng.integers(len(order)))
+        self.attack_order = order[start:] + order[:start]
+        self.attacks_started = 0
         self.rows = {"process": 0, "memory": 0}
         self.attack_rows = {"process": 0, "memory": 0}
         self._boot()
@@ -335,7 +343,9 @@ class _Host:
                 return
             if rng.random() >= EPISODE_START_P:
                 return
-            profile = ATTACKS[str(rng.choice(sorted(ATTACKS)))]
+            # Types take turns (from a random start) so that even a short capture has each.
+            profile = ATTACKS[self.attack_order[self.attacks_started % len(ATTACKS)]]
+            self.attacks_started += 1
             episode = _Episode(
                 profile=profile,
                 ends=self.snapshot + int(rng.integers(*EPISODE_SNAPSHOTS)),
@@ -369,10 +379,9 @@ class _Host:
             return 0.0
         return round(max(0.01, median * math.exp(self.rng.normal(0.0, 0.8))), 2)
 
-    def _process_row(self, process: _Process) -> Row:
+    def _process_row(self, process: _Process, attack: AttackProfile | None) -> Row:
         rng = self.rng
         program = process.program
-        attack = process.attack
         tslpi = process.tslpi
         if rng.random() < 0.05:
             tslpi = max(0, tslpi + int(rng.choice((-1, 1))))
@@ -410,10 +419,9 @@ class _Host:
             status, 0, state, cpu, process.cmd,
         ]  # fmt: skip
 
-    def _memory_row(self, process: _Process) -> Row:
+    def _memory_row(self, process: _Process, attack: AttackProfile | None) -> Row:
         rng = self.rng
         program = process.program
-        attack = process.attack
         first = not process.seen_memory
         process.seen_memory = True
         if rng.random() < program.p_minflt_zero and not (first and process.spawned):
@@ -491,11 +499,15 @@ class _Host:
         memory_rows: list[tuple[Row, str]] = []
         memory_attackers: list[_Process] = []
         memory_pool: list[_Process] = []
+        episode = self.episode.profile if self.episode else None
         for process in alive:
-            kind = process.attack.type if process.attack else NORMAL
-            q_process = ATTACK_Q_PROCESS if process.attack else process.q_process
+            attack = process.attack
+            q_process = ATTACK_Q_PROCESS if attack else process.q_process
             if rng.random() < q_process:
-                process_rows.append((self._process_row(process), kind))
+                if attack is None and episode is not None and rng.random() < COLLATERAL_P:
+                    attack = episode
+                kind = attack.type if attack else NORMAL
+                process_rows.append((self._process_row(process, attack), kind))
             if process.attack is not None:
                 if process.attack.in_memory:
                     memory_attackers.append(process)
@@ -514,7 +526,9 @@ class _Host:
         q_attack = ATTACK_Q_MEMORY[0] if self._below_target("memory") else ATTACK_Q_MEMORY[1]
         for process in memory_attackers:
             if len(memory_rows) < budget and rng.random() < q_attack:
-                memory_rows.append((self._memory_row(process), process.attack.type))  # type: ignore[union-attr]
+                attack = process.attack
+                assert attack is not None
+                memory_rows.append((self._memory_row(process, attack), attack.type))
         for row in finished_memory:
             if len(memory_rows) < budget:
                 memory_rows.append(row)
@@ -527,8 +541,15 @@ class _Host:
                 replace=False,
                 p=weights / weights.sum(),
             )
+            collateral = (
+                episode is not None
+                and episode.in_memory
+                and rng.random() < (1.0 if self._below_target("memory") else 0.2)
+            )
             for index in sorted(int(i) for i in picked):
-                memory_rows.append((self._memory_row(memory_pool[index]), NORMAL))
+                attack = episode if collateral and rng.random() < COLLATERAL_P * 2.5 else None
+                kind = attack.type if attack else NORMAL
+                memory_rows.append((self._memory_row(memory_pool[index], attack), kind))
 
         # atop sorts the process view by CPU and the memory view by resident size.
         process_rows.sort(key=lambda item: -float(item[0][12]))  # type: ignore[arg-type]

@@ -1,0 +1,201 @@
+"""The generator's structural facts, checked on a small generated set (plain values only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.data.demo import ensure_demo_data
+from pipelines.data.generator import (
+    MEMORY_ROWS_PER_PROCESS_ROW,
+    GeneratedFiles,
+    files_in,
+    generate,
+)
+from pipelines.schema.columns import (
+    ATTACK_TYPES,
+    GROUND_TRUTH_COLUMNS,
+    LABELLED_COLUMNS,
+    MEMORY_COLUMNS,
+    PROCESS_COLUMNS,
+)
+
+ROWS = 1500
+CORRELATION_WINDOW_S = 30
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"Status": str, "POLI": str, "CMD": str}, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> GeneratedFiles:
+    return generate(
+        tmp_path_factory.mktemp("generated"), seed=3, rows_per_machine=ROWS, labelled_rows=8000
+    )
+
+
+@pytest.fixture(scope="module")
+def process(files: GeneratedFiles) -> pd.DataFrame:
+    return read(files.process)
+
+
+@pytest.fixture(scope="module")
+def memory(files: GeneratedFiles) -> pd.DataFrame:
+    return read(files.memory)
+
+
+def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", seed=5, rows_per_machine=200, labelled_rows=300)
+    second = generate(tmp_path / "b", seed=5, rows_per_machine=200, labelled_rows=300)
+    other = generate(tmp_path / "c", seed=6, rows_per_machine=200, labelled_rows=300)
+    for name in ("process", "memory", "process_labels", "labelled_memory"):
+        assert getattr(first, name).read_bytes() == getattr(second, name).read_bytes(), name
+    assert first.process.read_bytes() != other.process.read_bytes()
+
+
+def test_headers_are_the_schema_columns(files: GeneratedFiles) -> None:
+    def header(path: Path) -> tuple[str, ...]:
+        return tuple(path.read_text().splitlines()[0].split(","))
+
+    assert header(files.process) == PROCESS_COLUMNS
+    assert header(files.memory) == MEMORY_COLUMNS
+    assert header(files.process_labels) == GROUND_TRUTH_COLUMNS
+    assert header(files.memory_labels) == GROUND_TRUTH_COLUMNS
+    assert header(files.labelled_process) == LABELLED_COLUMNS["process"]
+    assert header(files.labelled_memory) == LABELLED_COLUMNS["memory"]
+
+
+def test_sequences_number_each_machine_from_one(process: pd.DataFrame) -> None:
+    for _, rows in process.groupby("machine"):
+        assert rows.sequence.tolist() == list(range(1, len(rows) + 1))
+
+
+def test_machine_6_is_much_shorter(process: pd.DataFrame, memory: pd.DataFrame) -> None:
+    for frame in (process, memory):
+        counts = frame.groupby("machine").size()
+        assert counts[6] < 0.3 * counts.drop(6).min()
+    assert set(process.machine) == {4, 5, 6, 7, 8}
+
+
+def test_memory_view_has_five_sixths_of_the_rows(
+    process: pd.DataFrame, memory: pd.DataFrame
+) -> None:
+    ratio = memory.groupby("machine").size() / process.groupby("machine").size()
+    expected = MEMORY_ROWS_PER_PROCESS_ROW
+    assert ratio.between(expected - 0.03, expected + 0.03).all()
+
+
+def test_daemons_keep_their_pid(process: pd.DataFrame) -> None:
+    for cmd in ("Xorg", "nautilus", "irqbalance", "compiz"):
+        pids = process[cmd == process.CMD].groupby("machine").PID.nunique()
+        assert (pids == 1).all(), cmd
+
+
+def test_workers_come_and_go(process: pd.DataFrame, memory: pd.DataFrame) -> None:
+    both = pd.concat([process, memory])
+    apache = both[both.CMD == "apache2"].groupby("machine").PID.nunique()
+    assert apache.max() > 20
+    kworkers = both[both.CMD.str.startswith("kworker/")]
+    assert kworkers.PID.nunique() > 5
+    rows_per_pid = both.groupby(["machine", "PID"]).size()
+    assert (rows_per_pid == 1).mean() > 0.2  # many processes are seen once or twice
+
+
+def test_atop_rows_are_pri_100_nice_20(process: pd.DataFrame) -> None:
+    atop = process[process.CMD == "atop"]
+    assert len(atop) > 0.15 * len(process)
+    assert (atop.PRI == 100).all() and (atop.NICE == 20).all()
+    assert atop.groupby("machine").PID.nunique().min() >= 4
+
+
+def test_finished_rows_look_like_atops(process: pd.DataFrame, memory: pd.DataFrame) -> None:
+    finished = process[process.CMD.str.match(r"^<.*>$")]
+    assert 0.005 < len(finished) / len(process) < 0.06
+    assert (finished.PRI == 0).all() and (finished.NICE == 0).all()
+    assert (finished.POLI == "0").all() and (finished.State == "E").all()
+    assert set(finished.Status) <= {"NE", "-", "NS"}
+    gone = memory[memory.CMD.str.match(r"^<.*>$")]
+    assert len(gone) > 0
+    assert (gone[["VSTEXT", "VSIZE", "RSIZE", "VGROW", "RGROW", "MEM"]] == 0).all(axis=None)
+    assert (process[~process.CMD.str.startswith("<")].POLI == "norm").all()
+
+
+def test_status_is_dash_on_machine_4_and_zero_elsewhere(process: pd.DataFrame) -> None:
+    live = process[process.State != "E"]
+    assert (live[live.machine == 4].Status == "-").all()
+    others = live[live.machine != 4].Status.value_counts(normalize=True)
+    assert others["0"] > 0.9
+    assert set(others.index) <= {"0", "N"}
+
+
+def test_vsize_keeps_unit_stripped_magnitudes(memory: pd.DataFrame) -> None:
+    vsize = memory.VSIZE
+    assert ((vsize > 0) & (vsize < 5)).mean() > 0.05  # gigabytes: nautilus 1.4, ostinato 2.5
+    assert ((vsize >= 100) & (vsize < 1000)).mean() > 0.1  # megabytes: apache2 184.3
+    assert (vsize >= 9000).mean() > 0.1  # kilobytes: irqbalance 19296
+    assert set(memory[memory.CMD == "nautilus"].VSIZE) == {1.4}
+
+
+def test_growth_only_on_a_process_first_row(memory: pd.DataFrame) -> None:
+    first = ~memory.duplicated(["machine", "CMD", "PID"], keep="first")
+    later = memory[~first]
+    assert ((later.VGROW == 0) & (later.RGROW == 0)).all()
+    new = memory[first & (memory.VSIZE > 0)]
+    assert (new.VGROW == new.VSIZE).all() and (new.RGROW == new.RSIZE).all()
+
+
+def test_ground_truth_lines_up_with_the_rows(files: GeneratedFiles, process: pd.DataFrame) -> None:
+    truth = read(files.process_labels)
+    assert truth[["machine", "sequence"]].equals(process[["machine", "sequence"]])
+    assert set(truth.type) <= {"normal", *ATTACK_TYPES["process"]}
+    assert ((truth.attack == 1) == (truth.type != "normal")).all()
+    assert 0.05 < truth.attack.mean() < 0.2
+
+
+def test_attacking_processes_meet_in_both_streams_within_30_s(
+    files: GeneratedFiles, process: pd.DataFrame, memory: pd.DataFrame
+) -> None:
+    """Replay time of row i is about i / rate: 6 process rows/s, 5 memory rows/s (SPEC §3)."""
+    p = process.assign(attack=read(files.process_labels).attack, t=process.sequence / 6.0)
+    m = memory.assign(attack=read(files.memory_labels).attack, t=memory.sequence / 5.0)
+    pairs = p[p.attack == 1].merge(m[m.attack == 1], on=["machine", "CMD", "PID"])
+    close = pairs[(pairs.t_x - pairs.t_y).abs() < CORRELATION_WINDOW_S]
+    assert close.groupby("machine").size().reindex([4, 5, 7, 8]).min() > 5
+
+
+def test_labelled_files_have_the_published_mix(files: GeneratedFiles) -> None:
+    process = read(files.labelled_process)
+    memory = read(files.labelled_memory)
+    assert len(process) == 8000
+    assert 0.10 < process.attack.mean() < 0.21  # ≈15 %; an 8k-row file holds few attacks
+    assert 0.07 < memory.attack.mean() < 0.13
+    assert set(process.type) == {"normal", *ATTACK_TYPES["process"]}
+    assert set(memory.type) == {"normal", *ATTACK_TYPES["memory"]}
+    assert process.ts.is_monotonic_increasing
+
+
+def test_labelled_files_carry_atop_quirks(tmp_path: Path) -> None:
+    files = generate(tmp_path, seed=11, rows_per_machine=50, labelled_rows=8000)
+    process = pd.read_csv(files.labelled_process, dtype=str, keep_default_na=False)
+    memory = pd.read_csv(files.labelled_memory, dtype=str, keep_default_na=False)
+    numbers_p = process.drop(columns=["POLI", "Status", "State", "CMD", "type"])
+    numbers_m = memory.drop(columns=["CMD", "type"])
+    assert (numbers_p == "-").any(axis=None)
+    assert (numbers_m == "-").any(axis=None)
+    assert numbers_m.apply(lambda c: c.str.fullmatch(r"[0-9.]+[KM]")).any(axis=None)
+    assert (numbers_p == "-").to_numpy().mean() < 0.01
+
+
+def test_demo_data_is_generated_once(tmp_path: Path) -> None:
+    from pipelines.config import load_settings
+
+    settings = load_settings({"home": str(tmp_path)})
+    folder = ensure_demo_data(settings)
+    made = files_in(folder)
+    stamp = made.process.stat().st_mtime_ns
+    assert ensure_demo_data(settings) == folder
+    assert made.process.stat().st_mtime_ns == stamp
+    assert made.labelled_memory.is_file()
