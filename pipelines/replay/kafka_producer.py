@@ -50,13 +50,8 @@ failed or succeeded by then)."""
 
 def default_file(settings: Settings, stream: Stream) -> Path:
     """The generated demo data's streaming file for ``stream`` (generated on first use)."""
-    try:
-        from pipelines.data.demo import ensure_demo_data
-    except ImportError as exc:  # the generator ships separately; say what to do instead
-        raise ConfigError(
-            "no streaming file given and the demo data generator is not installed; "
-            f"pass --file {STREAMING_FILE_NAMES[stream]}"
-        ) from exc
+    from pipelines.data.demo import ensure_demo_data
+
     return Path(ensure_demo_data(settings)) / STREAMING_FILE_NAMES[stream]
 
 
