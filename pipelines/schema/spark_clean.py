@@ -270,7 +270,6 @@ def clean_columns(
     layout_names = {f.name for f in layout}
     known_extras = {inputs[n]: FIELDS[n] for n in inputs if n not in layout_names}
 
-    outputs: list[Column] = []
     errors: list[Column] = []
     typed: dict[str, Column] = {}
     ordered: list[tuple[Field, str]] = [(f, inputs[f.name]) for f in layout]
@@ -284,7 +283,7 @@ def clean_columns(
         errors.append(cleaned.error)
     if "NICE" in typed and "PRI" in typed:
         typed["NICE"] = _restored_nice(typed["NICE"], typed["PRI"])
-    outputs = [typed[f.name].alias(f.name) for f, _ in ordered[: len(layout)]]
+    outputs: list[Column] = [typed[f.name].alias(f.name) for f, _ in ordered[: len(layout)]]
     for column_name in df.columns:
         if column_name in known_extras:
             name = known_extras[column_name].name
