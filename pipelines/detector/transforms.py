@@ -1,0 +1,403 @@
+"""The detector's transforms: every one a DataFrame → DataFrame function (SPEC §5).
+
+None of them reads or writes anything, so each works on a small batch DataFrame in a
+test and on a micro-batch or streaming DataFrame in :mod:`pipelines.detector.job` (the
+one module that calls ``readStream``/``writeStream``).
+
+The ingest path of one stream, in order:
+
+1. :func:`decode_messages`: Kafka rows (``value``, ``topic``, ``partition``, ``offset``)
+   → one row per record, accepting one JSON object or a JSON array of objects per
+   message; the record's JSON text is kept as ``raw_value``, its fields as strings.
+   Records that are not JSON objects or lack a field get a ``reason`` (stage ``decode``).
+2. :func:`clean_records`: the schema module's cleaning expressions (types, suffixes,
+   placeholders, NICE restored); a value that does not convert gives a ``reason``
+   (stage ``parse``); then ``CMD_PID`` and ``event_time`` (:func:`add_event_columns`).
+3. :func:`flag_unscorable`: rows the model cannot score get a ``reason`` (stage
+   ``score``), using :func:`pipelines.detector.scoring.quarantine_reason`.
+
+Every record keeps exactly one row from step 1 on, so the three views taken of the
+result, :func:`quarantine_view`, :func:`cleaned_view` and :func:`scorable_view`, account
+for every record: records = decode/parse-quarantined + cleaned, cleaned =
+score-quarantined + scorable.
+
+The monitoring transforms read scored records: :func:`attack_counts` (7a) and
+:func:`attack_pairs` (7b). Applied to batch DataFrames, their watermarks are no-ops, so
+the same functions recompute the streaming results in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import reduce
+from typing import Final
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from pipelines.detector.scoring import PREDICTION, quarantine_reason
+from pipelines.schema.columns import IDENTITY_COLUMNS, Stream
+from pipelines.schema.fields import record_fields
+from pipelines.schema.spark_clean import PARSE_ERROR, clean_columns, string_schema
+
+# -- column names ----------------------------------------------------------------------
+CMD_PID: Final = "CMD_PID"
+CMD_PID_SEPARATOR: Final = "|"
+"""Joins CMD and PID in ``CMD_PID``; CMD may contain spaces and '/', so a bar is used."""
+EVENT_TIME: Final = "event_time"
+INGESTED_AT: Final = "ingested_at"
+"""Processing time of the micro-batch that parsed and scored a record (UTC)."""
+PAIRED_AT: Final = "paired_at"
+"""Processing time of the micro-batch that found a 7b pair (UTC)."""
+
+RAW_VALUE: Final = "raw_value"
+"""The record's JSON text (one element of an array message, or the whole message)."""
+RECORD_INDEX: Final = "record_index"
+"""Position of the record in its message: 0 for a single object, i for array element i."""
+KAFKA_COLUMNS: Final[tuple[str, ...]] = ("topic", "partition", "offset")
+PROVENANCE_COLUMNS: Final[tuple[str, ...]] = (*KAFKA_COLUMNS, RECORD_INDEX)
+"""(topic, partition, offset, record_index) identifies a record even when its JSON is broken."""
+
+STAGE: Final = "stage"
+REASON: Final = "reason"
+QUARANTINED_AT: Final = "quarantined_at"
+STAGE_DECODE: Final = "decode"
+STAGE_PARSE: Final = "parse"
+STAGE_SCORE: Final = "score"
+
+# -- time rules (SPEC §5 steps 4 and 7) ------------------------------------------------
+WATERMARK_S: Final = 20
+WINDOW_S: Final = 120
+PAIR_TOLERANCE_S: Final = 30
+"""7b: process and memory event times strictly less than this many seconds apart."""
+
+COUNT: Final = "count"
+WINDOW_START: Final = "window_start"
+WINDOW_END: Final = "window_end"
+STREAM: Final = "stream"
+ATTACK_COUNT_COLUMNS: Final[tuple[str, ...]] = ("machine", WINDOW_START, WINDOW_END, STREAM, COUNT)
+PAIR_KEY_COLUMNS: Final[tuple[str, ...]] = ("machine", "CMD", "PID")
+
+QUARANTINE_SCHEMA: Final = StructType(
+    [
+        StructField("topic", StringType()),
+        StructField("partition", IntegerType()),
+        StructField("offset", LongType()),
+        StructField(RECORD_INDEX, IntegerType()),
+        StructField(STAGE, StringType()),
+        StructField(REASON, StringType()),
+        StructField(RAW_VALUE, StringType()),
+        *[StructField(name, StringType()) for name in IDENTITY_COLUMNS],
+        StructField(QUARANTINED_AT, TimestampType()),
+    ]
+)
+"""One row per quarantined record, whatever the stage. The identity columns hold the
+record's own text for them (null when absent), so a test can match quarantined records
+with produced ones."""
+
+JSON_OPTIONS: Final[dict[str, str]] = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
+"""Timestamps in the scored topic's JSON keep microseconds (Spark's default keeps ms)."""
+
+REASON_NO_RECORD: Final = "no record: empty message or empty JSON array"
+REASON_NOT_AN_OBJECT: Final = "not a JSON object (broken JSON or another JSON value)"
+REASON_MISSING_FIELDS: Final = "missing field(s): "
+
+
+def _required_fields(stream: Stream) -> list[str]:
+    return [f.name for f in record_fields(stream, with_kafka_fields=True)]
+
+
+# -- step 1: Kafka messages → records --------------------------------------------------
+def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
+    """Split Kafka messages into records and read each record's fields as strings.
+
+    A message may hold one JSON object or a JSON array of them; numbers may be JSON
+    numbers or strings (``from_json`` with an all-string schema gives both as text).
+
+    Args:
+        messages: Kafka-shaped rows with ``value`` (binary or string), ``topic``,
+            ``partition`` and ``offset``.
+        stream: ``"process"`` or ``"memory"`` (which fields are required).
+
+    Returns:
+        One row per record: ``topic``, ``partition``, ``offset``, ``record_index``,
+        ``raw_value``, then every field of the stream's record (layout, ts, run_id,
+        pass) as a string, then ``stage``/``reason``: null, or ``decode`` with
+        :data:`REASON_NO_RECORD`, :data:`REASON_NOT_AN_OBJECT` or
+        ``missing field(s): A, B``. A message that holds no record at all (empty value,
+        ``[]``) still gives one row, so nothing vanishes.
+    """
+    text = F.col("value").cast(StringType())
+    # json_array_length is null for anything but a valid JSON array, so a broken
+    # message is treated as one (broken) record rather than an array.
+    elements = F.when(
+        F.json_array_length(text).isNotNull(), F.from_json(text, ArrayType(StringType()))
+    ).otherwise(F.array(text))
+    exploded = messages.select(
+        *[F.col(c) for c in KAFKA_COLUMNS],
+        F.posexplode_outer(elements).alias(RECORD_INDEX, RAW_VALUE),
+    ).withColumn(RECORD_INDEX, F.coalesce(F.col(RECORD_INDEX), F.lit(0)).cast(IntegerType()))
+
+    raw = F.col(RAW_VALUE)
+    keys = F.json_object_keys(raw)
+    required = F.array(*[F.lit(name) for name in _required_fields(stream)])
+    missing = F.filter(required, lambda name: ~F.array_contains(keys, name))
+    reason = (
+        F.when(raw.isNull(), F.lit(REASON_NO_RECORD))
+        .when(keys.isNull(), F.lit(REASON_NOT_AN_OBJECT))
+        .when(
+            F.size(missing) > 0,
+            F.concat(F.lit(REASON_MISSING_FIELDS), F.array_join(missing, ", ")),
+        )
+    )
+    fields = F.from_json(raw, string_schema(stream, with_kafka_fields=True))
+    return exploded.select(
+        *[F.col(c) for c in PROVENANCE_COLUMNS],
+        raw,
+        *[fields[name].alias(name) for name in _required_fields(stream)],
+        F.when(reason.isNotNull(), F.lit(STAGE_DECODE)).alias(STAGE),
+        reason.alias(REASON),
+    )
+
+
+# -- step 2: typing and event columns --------------------------------------------------
+def add_event_columns(records: DataFrame) -> DataFrame:
+    """Add ``CMD_PID`` (CMD, a bar, PID) and ``event_time`` (timestamp of ``ts``, UTC).
+
+    Null when CMD/PID or ts is null (only on rows that are quarantined anyway).
+    """
+    cmd_pid = F.when(
+        F.col("CMD").isNotNull() & F.col("PID").isNotNull(),
+        F.concat_ws(CMD_PID_SEPARATOR, F.col("CMD"), F.col("PID").cast(StringType())),
+    )
+    return records.withColumn(CMD_PID, cmd_pid).withColumn(
+        EVENT_TIME, F.timestamp_seconds(F.col("ts"))
+    )
+
+
+def clean_records(decoded: DataFrame, stream: Stream) -> DataFrame:
+    """Type the fields of :func:`decode_messages` rows and add the event columns.
+
+    Args:
+        decoded: the output of :func:`decode_messages`.
+        stream: ``"process"`` or ``"memory"``.
+
+    Returns:
+        The typed record columns (layout, then provenance, ``raw_value``, ts, run_id,
+        pass), ``CMD_PID``, ``event_time``, then ``stage``/``reason``: a decode failure
+        is kept; otherwise the first value that does not convert gives stage ``parse``
+        with the schema module's reason (``column CPU: not a number (value 'x')``).
+    """
+    cleaned = clean_columns(decoded, stream, source=f"{stream} topic")
+    flagged = cleaned.withColumns(
+        {
+            STAGE: F.coalesce(
+                F.col(STAGE), F.when(F.col(PARSE_ERROR).isNotNull(), F.lit(STAGE_PARSE))
+            ),
+            REASON: F.coalesce(F.col(REASON), F.col(PARSE_ERROR)),
+        }
+    ).drop(PARSE_ERROR)
+    columns = [c for c in flagged.columns if c not in (STAGE, REASON)]
+    return add_event_columns(flagged).select(*columns, CMD_PID, EVENT_TIME, STAGE, REASON)
+
+
+# -- step 3: what the model cannot score -----------------------------------------------
+def flag_unscorable(records: DataFrame, model: PipelineModel) -> DataFrame:
+    """Give rows ``model`` cannot score (null/NaN/unseen input) stage ``score``.
+
+    Rows already quarantined keep their stage and reason.
+
+    Raises:
+        ModelError: the records lack a column the model needs.
+    """
+    # quarantine_reason checks the whole schema against the model; the stage/reason
+    # columns are ours, not model inputs.
+    plain = records.drop(STAGE, REASON)
+    score_reason = quarantine_reason(plain, model)
+    return records.withColumns(
+        {
+            STAGE: F.coalesce(F.col(STAGE), F.when(score_reason.isNotNull(), F.lit(STAGE_SCORE))),
+            REASON: F.coalesce(F.col(REASON), score_reason),
+        }
+    )
+
+
+def add_ingest_time(records: DataFrame) -> DataFrame:
+    """Add ``ingested_at``: the processing time (one value per query execution)."""
+    return records.withColumn(INGESTED_AT, F.current_timestamp())
+
+
+# -- the views -------------------------------------------------------------------------
+def _record_columns(records: DataFrame) -> list[str]:
+    return [c for c in records.columns if c not in (STAGE, REASON, RAW_VALUE)]
+
+
+def cleaned_view(records: DataFrame) -> DataFrame:
+    """Records that were typed cleanly (scorable or not), without the raw text."""
+    kept = F.col(STAGE).isNull() | (F.col(STAGE) == STAGE_SCORE)
+    return records.filter(kept).select(*_record_columns(records))
+
+
+def scorable_view(records: DataFrame) -> DataFrame:
+    """Records the model can score, with the columns of :func:`cleaned_view`."""
+    return records.filter(F.col(STAGE).isNull()).select(*_record_columns(records))
+
+
+def quarantine_view(records: DataFrame) -> DataFrame:
+    """Quarantined records in the :data:`QUARANTINE_SCHEMA` shape.
+
+    The identity columns come from the record's JSON text (``get_json_object``), so
+    they are there even when the record failed to type.
+    """
+    raw = F.col(RAW_VALUE)
+    return records.filter(F.col(STAGE).isNotNull()).select(
+        *[F.col(c) for c in PROVENANCE_COLUMNS],
+        F.col(STAGE),
+        F.col(REASON),
+        raw,
+        *[F.get_json_object(raw, f"$.{name}").alias(name) for name in IDENTITY_COLUMNS],
+        F.current_timestamp().alias(QUARANTINED_AT),
+    )
+
+
+# -- the intermediate scored topic -----------------------------------------------------
+def scored_to_kafka(scored: DataFrame) -> DataFrame:
+    """Scored records as Kafka rows: key = machine, value = the record as JSON.
+
+    ``CMD_PID`` and ``event_time`` are left out: readers derive them again with
+    :func:`add_event_columns` (JSON timestamps keep only milliseconds; ``ts`` as a JSON
+    number round-trips exactly).
+    """
+    payload = [c for c in scored.columns if c not in (CMD_PID, EVENT_TIME)]
+    return scored.select(
+        F.col("machine").cast(StringType()).alias("key"),
+        F.to_json(F.struct(*[F.col(c) for c in payload]), JSON_OPTIONS).alias("value"),
+    )
+
+
+def payload_schema(scored_schema: StructType) -> StructType:
+    """The JSON schema of :func:`scored_to_kafka` values for scored records of this schema."""
+    return StructType([f for f in scored_schema.fields if f.name not in (CMD_PID, EVENT_TIME)])
+
+
+def scored_from_kafka(messages: DataFrame, scored_schema: StructType) -> DataFrame:
+    """Read :func:`scored_to_kafka` values back into scored records.
+
+    Args:
+        messages: Kafka-shaped rows of the scored topic.
+        scored_schema: the schema of the scored records written there.
+
+    Returns:
+        Columns of ``scored_schema`` in its order (event columns derived again).
+    """
+    parsed = F.from_json(
+        F.col("value").cast(StringType()), payload_schema(scored_schema), JSON_OPTIONS
+    )
+    records = messages.select(parsed.alias("r")).select("r.*")
+    return add_event_columns(records).select(*[f.name for f in scored_schema.fields])
+
+
+# -- 7a: distinct attacked programs per machine and window -----------------------------
+def attack_counts(scored: Mapping[Stream, DataFrame]) -> DataFrame:
+    """Per machine, 2-minute event-time window and stream: approx. distinct ``CMD_PID``.
+
+    Only records predicted as attack count. ``event_time`` is watermarked with
+    :data:`WATERMARK_S` (a no-op on batch DataFrames, so the same function recomputes
+    the streaming result from the scored parquet).
+
+    Args:
+        scored: stream name → scored records (``machine``, ``CMD_PID``, ``event_time``,
+            ``prediction``).
+
+    Returns:
+        Columns ``machine``, ``window_start``, ``window_end``, ``stream``, ``count``
+        (``approx_count_distinct``, HyperLogLog++ with the default 5 % relative error).
+    """
+    parts = [
+        df.filter(F.col(PREDICTION) == 1.0).select(
+            F.col("machine"), F.lit(stream).alias(STREAM), F.col(CMD_PID), F.col(EVENT_TIME)
+        )
+        for stream, df in scored.items()
+    ]
+    union = reduce(DataFrame.unionByName, parts)
+    window = F.window(F.col(EVENT_TIME), f"{WINDOW_S} seconds")
+    return (
+        union.withWatermark(EVENT_TIME, f"{WATERMARK_S} seconds")
+        .groupBy(F.col("machine"), window.alias("window"), F.col(STREAM))
+        .agg(F.approx_count_distinct(CMD_PID).alias(COUNT))
+        .select(
+            F.col("machine"),
+            F.col("window.start").alias(WINDOW_START),
+            F.col("window.end").alias(WINDOW_END),
+            F.col(STREAM),
+            F.col(COUNT),
+        )
+    )
+
+
+def attack_counts_to_kafka(counts: DataFrame) -> DataFrame:
+    """7a rows as Kafka rows: key ``machine|stream|window_start``, value the row as JSON."""
+    key = F.concat_ws(
+        CMD_PID_SEPARATOR,
+        F.col("machine").cast(StringType()),
+        F.col(STREAM),
+        F.date_format(F.col(WINDOW_START), "yyyy-MM-dd'T'HH:mm:ss'Z'"),
+    )
+    return counts.select(
+        key.alias("key"),
+        F.to_json(F.struct(*[F.col(c) for c in ATTACK_COUNT_COLUMNS])).alias("value"),
+    )
+
+
+# -- 7b: the same program predicted attack in both streams -----------------------------
+def _prefixed(df: DataFrame, prefix: str) -> DataFrame:
+    return df.select(*[F.col(c).alias(f"{prefix}{c}") for c in df.columns])
+
+
+def attack_pairs(process: DataFrame, memory: DataFrame) -> DataFrame:
+    """Every (process, memory) pair of attack records of one program, < 30 s apart.
+
+    Both sides are filtered to ``prediction == 1``, watermarked by :data:`WATERMARK_S`
+    and joined on machine, CMD and PID with ``|process event_time − memory
+    event_time| < 30 s``. Every matching pair is kept (no de-duplication).
+
+    Args:
+        process: scored process records.
+        memory: scored memory records.
+
+    Returns:
+        ``machine``, ``CMD``, ``PID``, then every process column prefixed ``process_``
+        and every memory column prefixed ``memory_`` (both event times, predictions,
+        probabilities and ``ingested_at`` processing times included), then
+        ``paired_at`` (processing time of the join).
+    """
+    p = _prefixed(process.filter(F.col(PREDICTION) == 1.0), "process_").withWatermark(
+        f"process_{EVENT_TIME}", f"{WATERMARK_S} seconds"
+    )
+    m = _prefixed(memory.filter(F.col(PREDICTION) == 1.0), "memory_").withWatermark(
+        f"memory_{EVENT_TIME}", f"{WATERMARK_S} seconds"
+    )
+    tolerance = F.expr(f"INTERVAL {PAIR_TOLERANCE_S} SECONDS")
+    p_time, m_time = F.col(f"process_{EVENT_TIME}"), F.col(f"memory_{EVENT_TIME}")
+    condition: Column = reduce(
+        lambda a, b: a & b,
+        [F.col(f"process_{k}") == F.col(f"memory_{k}") for k in PAIR_KEY_COLUMNS],
+    )
+    condition = condition & (p_time > m_time - tolerance) & (p_time < m_time + tolerance)
+    joined = p.join(m, condition, "inner")
+    return joined.select(
+        *[F.col(f"process_{k}").alias(k) for k in PAIR_KEY_COLUMNS],
+        *[F.col(c) for c in p.columns],
+        *[F.col(c) for c in m.columns],
+        F.current_timestamp().alias(PAIRED_AT),
+    )

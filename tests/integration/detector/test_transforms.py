@@ -1,0 +1,222 @@
+"""The detector's transforms on small batch DataFrames (no Kafka, no streaming)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, Row, SparkSession
+
+from pipelines.detector import transforms as T
+from pipelines.detector.scoring import load_pipeline_model
+
+GOOD_PROCESS: dict[str, Any] = {
+    "sequence": 1, "machine": 4, "PID": 1442, "TRUN": 0, "TSLPI": 1, "TSLPU": 0,
+    "POLI": "norm", "NICE": 0, "PRI": 120, "RTPR": 0, "CPUNR": 0, "Status": "-", "EXC": 0,
+    "State": "S", "CPU": 0.5, "CMD": "Xorg", "ts": 1700000000.25, "run_id": "r1", "pass": 0,
+}  # fmt: skip
+TOPIC = "test.process"
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    record = dict(GOOD_PROCESS)
+    for key, value in changes.items():
+        if value is _DROP:
+            del record[key]
+        else:
+            record[key] = value
+    return record
+
+
+_DROP = object()
+
+
+def _messages(spark: SparkSession, values: list[str | None]) -> DataFrame:
+    """Kafka-shaped rows: value, topic, partition 0, offsets 0, 1, 2, …"""
+    rows = [
+        Row(
+            value=None if v is None else bytearray(v.encode()),
+            topic=TOPIC,
+            partition=0,
+            offset=i,
+        )
+        for i, v in enumerate(values)
+    ]
+    return spark.createDataFrame(rows, "value binary, topic string, partition int, offset long")
+
+
+def _by_place(df: DataFrame) -> dict[tuple[int, int], Row]:
+    return {(r["offset"], r["record_index"]): r for r in df.collect()}
+
+
+def test_one_object_and_an_array_of_objects_decode_to_records(spark: SparkSession) -> None:
+    as_strings = {k: str(v) for k, v in _record(sequence=2).items()}
+    array = json.dumps([_record(sequence=3), as_strings])
+    records = T.clean_records(
+        T.decode_messages(_messages(spark, [json.dumps(_record()), array]), "process"),
+        "process",
+    )
+    rows = _by_place(records)
+    assert sorted(rows) == [(0, 0), (1, 0), (1, 1)]
+    assert all(r[T.STAGE] is None and r[T.REASON] is None for r in rows.values())
+    assert [rows[p]["sequence"] for p in sorted(rows)] == [1, 3, 2]
+    # Numbers given as JSON strings type exactly like JSON numbers.
+    typed = [{k: rows[p][k] for k in GOOD_PROCESS if k != "sequence"} for p in ((0, 0), (1, 1))]
+    assert typed[0] == typed[1]
+    assert rows[(1, 1)]["CPU"] == 0.5 and rows[(1, 1)]["PID"] == 1442
+    assert rows[(0, 0)][T.RAW_VALUE] == json.dumps(_record())
+    assert json.loads(rows[(1, 0)][T.RAW_VALUE]) == _record(sequence=3)
+
+
+def test_event_columns_join_cmd_and_pid_and_stamp_ts(spark: SparkSession) -> None:
+    records = T.clean_records(
+        T.decode_messages(_messages(spark, [json.dumps(_record())]), "process"), "process"
+    )
+    row = records.first()
+    assert row is not None
+    assert row[T.CMD_PID] == "Xorg|1442"
+    assert row[T.EVENT_TIME].replace(tzinfo=UTC) == datetime(
+        2023, 11, 14, 22, 13, 20, 250000, tzinfo=UTC
+    )
+
+
+def test_bad_records_get_a_stage_and_a_reason(spark: SparkSession) -> None:
+    values = [
+        '{"sequence": 1, "machine": ',  # broken JSON
+        "[]",  # no record
+        None,  # empty message (tombstone)
+        "[42]",  # an array element that is not an object
+        json.dumps(_record(CPU=_DROP, ts=_DROP)),  # missing fields
+        json.dumps(_record(CPU="abc")),  # wrong type
+        json.dumps(_record(PID={"nested": 1})),  # wrong type: an object
+        json.dumps(_record(machine=True)),  # wrong type: a boolean
+    ]
+    decoded = T.decode_messages(_messages(spark, values), "process")
+    rows = _by_place(T.clean_records(decoded, "process"))
+    found = {offset: (r[T.STAGE], r[T.REASON]) for (offset, _), r in rows.items()}
+    assert found == {
+        0: ("decode", T.REASON_NOT_AN_OBJECT),
+        1: ("decode", T.REASON_NO_RECORD),
+        2: ("decode", T.REASON_NO_RECORD),
+        3: ("decode", T.REASON_NOT_AN_OBJECT),
+        4: ("decode", "missing field(s): CPU, ts"),
+        5: ("parse", "column CPU: not a number (value 'abc')"),
+        6: ("parse", "column PID: not a number (value '{\"nested\":1}')"),
+        7: ("parse", "column machine: not a number (value 'true')"),
+    }
+    quarantine = T.quarantine_view(
+        T.clean_records(T.decode_messages(_messages(spark, values), "process"), "process")
+    )
+    assert quarantine.schema.fieldNames() == T.QUARANTINE_SCHEMA.fieldNames()
+    by_offset = {r["offset"]: r for r in quarantine.collect()}
+    assert sorted(by_offset) == list(range(len(values)))
+    assert by_offset[0][T.RAW_VALUE] == values[0]
+    assert (by_offset[5]["run_id"], by_offset[5]["machine"], by_offset[5]["sequence"]) == (
+        "r1",
+        "4",
+        "1",
+    )
+
+
+def test_unscorable_rows_are_flagged_and_views_account_for_every_record(
+    spark: SparkSession, shared_dir: Path
+) -> None:
+    model = load_pipeline_model(shared_dir / "models" / "provided" / "process_pipeline_model")
+    values = [
+        json.dumps(_record()),
+        json.dumps(_record(sequence=2, CPU="-")),  # a placeholder: null CPU, unscorable
+        "not json",
+    ]
+    records = T.flag_unscorable(
+        T.clean_records(T.decode_messages(_messages(spark, values), "process"), "process"), model
+    )
+    stages = {r["offset"]: (r[T.STAGE], r[T.REASON]) for r in records.collect()}
+    assert stages == {
+        0: (None, None),
+        1: ("score", "null in CPU"),
+        2: ("decode", T.REASON_NOT_AN_OBJECT),
+    }
+    assert [r["offset"] for r in T.cleaned_view(records).collect()] == [0, 1]
+    assert [r["offset"] for r in T.scorable_view(records).collect()] == [0]
+    assert sorted(r["offset"] for r in T.quarantine_view(records).collect()) == [1, 2]
+    assert T.RAW_VALUE not in T.cleaned_view(records).columns
+
+
+def _scored(spark: SparkSession, rows: list[tuple[int, str, int, str, float]]) -> DataFrame:
+    """machine, CMD, PID, event time (ISO, UTC), prediction → scored-shaped rows."""
+    df = spark.createDataFrame(
+        rows, "machine long, CMD string, PID long, at string, prediction double"
+    )
+    return T.add_event_columns(
+        df.selectExpr("*", "unix_micros(to_timestamp(at)) / 1e6 AS ts")
+    ).drop("at")
+
+
+def test_attack_counts_count_distinct_programs_per_machine_window_and_stream(
+    spark: SparkSession,
+) -> None:
+    process = _scored(
+        spark,
+        [
+            (4, "a", 1, "2026-01-01 00:00:10", 1.0),
+            (4, "a", 1, "2026-01-01 00:01:50", 1.0),  # same program, same window
+            (4, "b", 2, "2026-01-01 00:00:20", 1.0),
+            (4, "c", 3, "2026-01-01 00:00:30", 0.0),  # not an attack
+            (4, "a", 1, "2026-01-01 00:02:00", 1.0),  # next window
+            (5, "a", 1, "2026-01-01 00:00:10", 1.0),
+        ],
+    )
+    memory = _scored(spark, [(4, "a", 1, "2026-01-01 00:00:40", 1.0)])
+    counts = {
+        (r["machine"], r[T.WINDOW_START].strftime("%H:%M"), r[T.STREAM]): r[T.COUNT]
+        for r in T.attack_counts({"process": process, "memory": memory}).collect()
+    }
+    assert counts == {
+        (4, "00:00", "process"): 2,
+        (4, "00:02", "process"): 1,
+        (5, "00:00", "process"): 1,
+        (4, "00:00", "memory"): 1,
+    }
+    assert T.attack_counts({"process": process}).columns == list(T.ATTACK_COUNT_COLUMNS)
+
+
+def test_attack_pairs_keep_every_pair_under_thirty_seconds(spark: SparkSession) -> None:
+    process = _scored(
+        spark,
+        [
+            (4, "a", 1, "2026-01-01 00:01:00", 1.0),
+            (4, "b", 2, "2026-01-01 00:01:00", 1.0),
+            (4, "c", 3, "2026-01-01 00:01:00", 0.0),  # not an attack in process
+        ],
+    )
+    memory = _scored(
+        spark,
+        [
+            (4, "a", 1, "2026-01-01 00:00:31", 1.0),  # 29 s before: pair
+            (4, "a", 1, "2026-01-01 00:01:29", 1.0),  # 29 s after: pair
+            (4, "a", 1, "2026-01-01 00:01:30", 1.0),  # exactly 30 s: no pair
+            (4, "b", 9, "2026-01-01 00:01:00", 1.0),  # other PID
+            (5, "b", 2, "2026-01-01 00:01:00", 1.0),  # other machine
+            (4, "c", 3, "2026-01-01 00:01:00", 1.0),
+        ],
+    )
+    pairs = T.attack_pairs(process, memory)
+    found = sorted(
+        (r["machine"], r["CMD"], r["PID"], r["memory_event_time"].strftime("%M:%S"))
+        for r in pairs.collect()
+    )
+    assert found == [(4, "a", 1, "00:31"), (4, "a", 1, "01:29")]
+    assert {"process_event_time", "memory_event_time", "process_prediction",
+            "memory_prediction", T.PAIRED_AT} <= set(pairs.columns)  # fmt: skip
+
+
+def test_scored_records_round_trip_through_the_topic_json(spark: SparkSession) -> None:
+    made = T.add_ingest_time(_scored(spark, [(4, "a b/c", 7, "2026-01-01 00:00:10.123456", 1.0)]))
+    # Fixed rows: current_timestamp() would differ between two evaluations.
+    scored = spark.createDataFrame(made.collect(), made.schema)
+    kafka_rows = T.scored_to_kafka(scored)
+    back = T.scored_from_kafka(kafka_rows, scored.schema)
+    assert back.collect() == scored.collect()
+    assert kafka_rows.first()["key"] == "4"
