@@ -10,6 +10,7 @@ import panel as pn
 
 from workbench.feeds import WorkbenchState
 from workbench.tabs.broker import broker_tab
+from workbench.tabs.live import live_tab
 from workbench.tabs.producers import producers_tab
 
 TITLE = "StopHacking workbench"
@@ -20,6 +21,8 @@ def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
     return {
         "Broker": broker_tab(state.broker),
         "Producers": producers_tab(state.producers),
+        "Process": live_tab(state.live.process),
+        "Memory": live_tab(state.live.memory),
     }
 
 

@@ -53,6 +53,8 @@ MAX_FRAMES_PER_SEND = 64
 CHART_MACHINES = 8
 """The Buffer holds ``max_samples x CHART_MACHINES`` rows: the full series of 8 machines."""
 X_LABEL = "time (UTC)"
+WAITING = "waiting for data…"
+"""Key (and legend) of the placeholder curve drawn before the first sample."""
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
@@ -119,6 +121,12 @@ def counts_overlay(data: pd.DataFrame, *, window_s: float, title: str = "") -> h
         curve = hv.Curve(rows, kdims=[time_dim], vdims=[count_dim], label=f"machine {machine}")
         # Options need a loaded plotting backend; without one the data still stand alone.
         curves[machine] = curve.opts(color=machine_colour(machine)) if hv.Store.renderers else curve
+    if not curves:
+        # Bokeh cannot initialise a plot from an empty overlay (and a DynamicMap whose
+        # first frame failed never updates): start with an empty, labelled placeholder.
+        curves[WAITING] = hv.Curve(
+            empty_frame(), kdims=[time_dim], vdims=[count_dim], label=WAITING
+        )
     overlay = hv.NdOverlay(curves, kdims=[hv.Dimension(MACHINE, label="machine")])
     return style_overlay(overlay, window_s=window_s, title=title)
 
@@ -131,7 +139,10 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
         "title": title,
         "show_legend": True,
         # NdOverlay iterates over its elements, not its keys.
-        "legend_labels": {key: f"machine {key}" for key in overlay.keys()},  # noqa: SIM118
+        "legend_labels": {
+            key: key if key == WAITING else f"machine {key}"
+            for key in overlay.keys()  # noqa: SIM118
+        },
     }
     loaded = set(hv.Store.renderers)
     if "bokeh" in loaded:

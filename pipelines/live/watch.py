@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipelines.config import Settings
 from pipelines.live.counts import Sample, machine_sort_key
-from pipelines.live.pipeline import X_LABEL, LiveCounts, LiveStatus, window_label
+from pipelines.live.pipeline import LiveCounts, LiveStatus, window_label
 from pipelines.schema.columns import Stream
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -53,13 +53,7 @@ def export_png(live: LiveCounts, path: Path) -> Path:
     import holoviews.plotting.mpl  # registers the matplotlib renderer
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    chart = live.chart()
-    if not len(chart):
-        # Nothing sampled yet: an empty chart with the same axes says so plainly.
-        chart = hv.Curve([], X_LABEL, window_label(live.window_s)).opts(
-            title=f"{live.title}: no data yet", backend="matplotlib"
-        )
-    hv.save(chart, path, fmt="png", backend="matplotlib", dpi=110)
+    hv.save(live.chart(), path, fmt="png", backend="matplotlib", dpi=110)
     return path
 
 

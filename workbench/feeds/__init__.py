@@ -13,6 +13,7 @@ import threading
 
 from pipelines.config import Settings, load_settings
 from workbench.feeds.broker import BrokerFeed
+from workbench.feeds.live import LiveFeeds
 from workbench.feeds.producers import ProducersFeed
 
 
@@ -23,11 +24,13 @@ class WorkbenchState:
         self.settings = settings or load_settings()
         self.broker = BrokerFeed(self.settings)
         self.producers = ProducersFeed(self.settings)
+        self.live = LiveFeeds(self.settings)
 
     def shutdown(self) -> None:
         """Stop what this workbench started (called when the server unloads)."""
         # Producers first: they flush into the broker, which may be ours to stop.
         self.producers.stop_all()
+        self.live.stop_all()
         self.broker.stop_embedded()
 
 

@@ -20,6 +20,7 @@ from pipelines.live.pipeline import (
     COUNT,
     MACHINE,
     TIME,
+    WAITING,
     X_LABEL,
     LiveCounts,
     counts_overlay,
@@ -118,10 +119,35 @@ def test_table_shows_the_latest_counts(fed: LiveCounts) -> None:
     }
 
 
-def test_empty_buffer_draws_an_empty_overlay() -> None:
+def test_empty_buffer_draws_a_waiting_placeholder_that_bokeh_can_render() -> None:
+    hv.extension("bokeh")
     overlay = counts_overlay(empty_frame(), window_s=120)
     assert isinstance(overlay, hv.NdOverlay)
-    assert len(overlay) == 0
+    assert list(overlay.keys()) == [WAITING]
+    assert len(overlay[WAITING]) == 0
+    figure = hv.render(overlay, backend="bokeh")
+    assert figure.yaxis[0].axis_label == "records in trailing 2 min"
+    assert figure.xaxis[0].axis_label == X_LABEL
+
+
+def test_chart_drawn_before_data_updates_when_samples_arrive(settings: Settings) -> None:
+    hv.extension("bokeh")
+    live = LiveCounts(settings, "memory", window_s=10, sample_s=1, clock=lambda: T0)
+    plot = hv.renderer("bokeh").get_plot(live.plot())
+    assert plot.state.yaxis[0].axis_label == "records in trailing 10 s"
+    live.ingest([Arrival(T0 + 0.5, b"4", record(4)), Arrival(T0 + 0.5, b"7", record(7))])
+    live.take_due_samples(T0 + 1)
+    wait_for_rows(live, 2)
+
+    def legend() -> list[str]:
+        return [item.label["value"] for item in plot.state.legend[0].items]
+
+    # The redraw runs on streamz's thread after the Buffer send: wait for it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and legend() != ["machine 4", "machine 7"]:
+        time.sleep(0.02)
+    assert list(plot.current_frame.keys()) == ["4", "7"]
+    assert legend() == ["machine 4", "machine 7"]
 
 
 @pytest.mark.parametrize(

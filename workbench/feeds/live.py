@@ -1,0 +1,107 @@
+"""Live feeds: the streamz pipelines of the Process and Memory tabs (SPEC §4).
+
+One :class:`LiveFeed` per stream, shared by every browser session and by notebooks:
+it wraps one :class:`pipelines.live.pipeline.LiveCounts`, started once, whose
+HoloViews Buffer holds the data every session's chart draws. The feed mirrors the
+pipeline's status (waiting, live, broker down, malformed records, latest counts) in
+``param`` parameters, updated from the pipeline's threads in one batch per change;
+Panel forwards such updates to each session's own event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import holoviews as hv
+import param
+
+from pipelines.config import Settings
+from pipelines.live.pipeline import LiveCounts, LiveStatus
+from pipelines.schema.columns import STREAMS, Stream
+
+STATES = ["stopped", "waiting", "live", "broker down"]
+
+
+class LiveFeed(param.Parameterized):
+    """One stream's live counts: the pipeline, its chart and its status for the tabs."""
+
+    stream = param.String(default="process", constant=True)
+    topic = param.String(default="", constant=True)
+    state: param.Selector = param.Selector(default="stopped", objects=STATES)
+    message = param.String(default="not started")
+    accepted = param.Integer(default=0, doc="records counted")
+    messages = param.Integer(default=0, doc="Kafka messages received")
+    malformed_total = param.Integer(default=0)
+    malformed = param.Dict(default={}, doc="malformed records by reason")
+    latest_at = param.String(default="", doc="time of the latest sample (UTC)")
+    table = param.DataFrame(default=None, allow_None=True, doc="latest counts per machine")
+
+    def __init__(self, settings: Settings, stream: Stream, **params: Any) -> None:
+        live = LiveCounts(settings, stream)
+        super().__init__(stream=stream, topic=live.topic, **params)
+        self.live = live
+        self._lock = threading.Lock()
+        live.subscribe(self._on_status)
+
+    @property
+    def buffer(self) -> hv.streams.Buffer:
+        """The HoloViews streaming DataFrame shared by every chart of this stream."""
+        return self.live.buffer
+
+    @property
+    def window_s(self) -> float:
+        return self.live.window_s
+
+    def ensure_started(self) -> None:
+        """Start the pipeline unless it runs (cheap: it starts threads and returns)."""
+        with self._lock:
+            if not self.live.running:
+                self.live.start()
+
+    def stop(self) -> None:
+        """Stop the pipeline (its consumer closes; the chart keeps its data)."""
+        with self._lock:
+            self.live.stop()
+
+    def plot(self) -> hv.DynamicMap:
+        """A new live chart over the shared Buffer (one per session or notebook cell)."""
+        return self.live.plot()
+
+    def _on_status(self, status: LiveStatus) -> None:
+        latest = status.latest
+        updates: dict[str, Any] = {
+            "state": status.state,
+            "message": status.message,
+            "accepted": status.accepted,
+            "messages": status.messages,
+            "malformed_total": status.malformed_total,
+            "malformed": dict(status.malformed),
+        }
+        if latest is not None:
+            at = datetime.fromtimestamp(latest.at, tz=UTC).strftime("%H:%M:%S UTC")
+            if at != self.latest_at:
+                updates["latest_at"] = at
+                updates["table"] = self.live.table()
+        self.param.update(**updates)
+
+
+class LiveFeeds:
+    """The Process and Memory live feeds of one workbench."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.feeds: dict[Stream, LiveFeed] = {s: LiveFeed(settings, s) for s in STREAMS}
+
+    @property
+    def process(self) -> LiveFeed:
+        return self.feeds["process"]
+
+    @property
+    def memory(self) -> LiveFeed:
+        return self.feeds["memory"]
+
+    def stop_all(self) -> None:
+        """Stop both pipelines (server shutdown)."""
+        for feed in self.feeds.values():
+            feed.stop()

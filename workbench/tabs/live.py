@@ -1,0 +1,71 @@
+"""Process and Memory tabs: the live per-machine count curves with a table beside them.
+
+The chart is a HoloViews DynamicMap over the feed's shared Buffer (the streaming
+DataFrame the streamz pipeline fills); the side column shows the latest counts per
+machine, the pipeline's state ("waiting for data…", broker down) and the malformed
+records. Every piece is a Panel object, so a notebook can display the same tab.
+"""
+
+from __future__ import annotations
+
+import holoviews.plotting.bokeh  # noqa: F401  (the tab draws with Bokeh)
+import pandas as pd
+import panel as pn
+
+from workbench.feeds.live import LiveFeed
+
+
+def _banner(state: str, message: str, topic: str) -> pn.viewable.Viewable:
+    if state == "broker down":
+        return pn.pane.Alert(f"**Kafka is not reachable.** {message}", alert_type="danger")
+    if state == "waiting":
+        return pn.pane.Alert(f"Waiting for data… (reading `{topic}`)", alert_type="info")
+    if state == "stopped":
+        return pn.pane.Alert(f"Stopped: {message}", alert_type="secondary")
+    return pn.pane.Alert(f"Live: {message}", alert_type="success")
+
+
+def _table(table: pd.DataFrame | None, latest_at: str) -> pn.viewable.Viewable:
+    if table is None or table.empty:
+        return pn.pane.Markdown("_Waiting for data…_")
+    return pn.Column(
+        pn.pane.Markdown(f"**Counts at {latest_at}**"),
+        pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width"),
+    )
+
+
+def _malformed(total: int, by_reason: dict[str, int], messages: int, accepted: int) -> str:
+    lines = [f"Messages received: **{messages:,}** · records counted: **{accepted:,}**"]
+    lines.append(f"Malformed records: **{total:,}**")
+    lines += [f"- {reason}: {n:,}" for reason, n in sorted(by_reason.items())]
+    return "\n".join(lines)
+
+
+def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
+    """A live tab's content bound to ``feed`` (displayable in Jupyter too).
+
+    Args:
+        feed: the stream's shared live feed.
+        start: start the feed's pipeline if it does not run yet (it runs once per
+            process, whatever the number of sessions).
+    """
+    if start:
+        feed.ensure_started()
+    chart = pn.pane.HoloViews(
+        feed.plot(), sizing_mode="stretch_both", min_height=380, linked_axes=False
+    )
+    side = pn.Column(
+        pn.bind(_banner, feed.param.state, feed.param.message, feed.param.topic),
+        pn.bind(_table, feed.param.table, feed.param.latest_at),
+        pn.pane.Markdown(
+            pn.bind(
+                _malformed,
+                feed.param.malformed_total,
+                feed.param.malformed,
+                feed.param.messages,
+                feed.param.accepted,
+            )
+        ),
+        width=320,
+    )
+    return pn.Row(chart, side, sizing_mode="stretch_width", name=feed.stream.capitalize())
