@@ -411,5 +411,118 @@ def watch(
     )
 
 
+# -- train -----------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--process",
+    "process_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled process CSV (TON_IoT layout), repeatable.",
+)
+@click.option(
+    "--memory",
+    "memory_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled memory CSV (TON_IoT layout), repeatable.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for process_pipeline_model/ and memory_pipeline_model/ (default: models/).",
+)
+@click.option("--seed", type=int, help="Split and learner seed (default 42).")
+@click.option(
+    "--family",
+    "families",
+    multiple=True,
+    metavar="NAME",
+    help="Model family to compare, repeatable: gbt, random_forest, logistic_regression "
+    "(default: gbt and random_forest).",
+)
+@click.pass_context
+def train(
+    ctx: click.Context,
+    process_files: tuple[Path, ...],
+    memory_files: tuple[Path, ...],
+    out_dir: Path | None,
+    seed: int | None,
+    families: tuple[str, ...],
+) -> None:
+    """Train, compare and evaluate the process and memory models (no files: demo data)."""
+    from pipelines.training.console import train_command
+
+    sys.exit(
+        train_command(
+            _settings(ctx),
+            process_files=process_files,
+            memory_files=memory_files,
+            out_dir=out_dir,
+            seed=seed,
+            families=families,
+            echo=click.echo,
+        )
+    )
+
+
+# -- detect ----------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--process-model", type=click.Path(file_okay=False, path_type=Path), help="Model folder."
+)
+@click.option(
+    "--memory-model", type=click.Path(file_okay=False, path_type=Path), help="Model folder."
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Parquet outputs root (default <home>/detector).",
+)
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Checkpoints root; keep it to resume (default <home>/checkpoints/detector).",
+)
+@click.option(
+    "--trigger",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Micro-batch interval, seconds.",
+)
+@click.option("--master", metavar="URL", help="Spark master (same as --spark-master).")
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds."
+)
+@click.pass_context
+def detect(
+    ctx: click.Context,
+    process_model: Path | None,
+    memory_model: Path | None,
+    output_dir: Path | None,
+    checkpoint_dir: Path | None,
+    trigger: float,
+    master: str | None,
+    duration: float | None,
+) -> None:
+    """Streaming detector: clean, score, count per window, pair attacks (SPEC §5)."""
+    from pipelines.detector.console import detect as run_detect
+
+    settings = with_overrides(ctx, {"spark.master": master})
+    code = run_detect(
+        settings,
+        process_model=process_model,
+        memory_model=memory_model,
+        output_dir=output_dir,
+        checkpoint_dir=checkpoint_dir,
+        trigger_s=trigger,
+        duration_s=duration,
+        out=sys.stdout,
+    )
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     main()

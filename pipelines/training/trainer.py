@@ -24,7 +24,7 @@ import math
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -387,7 +387,7 @@ class TrainingRun:
 
 def train_models(
     settings: Settings,
-    files: dict[Stream, Sequence[Path]],
+    files: Mapping[Stream, Sequence[Path]],
     *,
     out_dir: Path | None = None,
     seed: int = DEFAULT_SEED,
