@@ -1,0 +1,531 @@
+"""The detector's streaming queries: the one module that calls readStream/writeStream.
+
+``Detector(settings).start()`` starts, on one SparkSession (see docs/detector.md):
+
+- per stream (process, memory) ONE ingest query: Kafka source → :mod:`transforms`
+  (decode, clean, flag unscorable) → ``foreachBatch`` that persists the micro-batch once
+  and writes the cleaned, scored and quarantine parquet outputs to ``batch=<id>``
+  folders (overwrite: idempotent when Spark re-runs a batch after a crash) and the
+  scored records, as JSON, to an intermediate topic ``stophacking.scored.<stream>.v1``.
+  Each record is thus parsed and scored once, whatever reads it afterwards.
+- 7a: both scored topics → :func:`transforms.attack_counts` → a memory sink in complete
+  mode (``attack_counts`` by default, queryable with Spark SQL) and, in update mode, the
+  window-counts topic.
+- 7b: both scored topics → :func:`transforms.attack_pairs` → ``process_memory_attack``
+  parquet (file sink with checkpoint: exactly once).
+
+Models are loaded and checked against the cleaned schema before any query starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import (
+    BinaryType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from pipelines import kafka_io
+from pipelines.config import Settings
+from pipelines.detector import transforms as T
+from pipelines.detector.scoring import PREDICTION, load_pipeline_model, score
+from pipelines.detector.session import build_spark_session
+from pipelines.errors import ConfigError
+from pipelines.schema.columns import STREAMS, Stream
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRIGGER_S: Final = 5.0
+DEFAULT_COUNTS_TABLE: Final = "attack_counts"
+SCORED_TOPIC_TEMPLATE: Final = "stophacking.scored.{stream}.v1"
+"""Intermediate topics of scored records (dotted and versioned like the others)."""
+
+CLEANED_DIR: Final[dict[Stream, str]] = {"process": "process", "memory": "memory"}
+SCORED_DIR: Final[dict[Stream, str]] = {"process": "process_scored", "memory": "memory_scored"}
+QUARANTINE_DIR: Final = "quarantine"
+PAIRS_DIR: Final = "process_memory_attack"
+
+KAFKA_SOURCE_SCHEMA: Final = StructType(
+    [
+        StructField("key", BinaryType()),
+        StructField("value", BinaryType()),
+        StructField("topic", StringType()),
+        StructField("partition", IntegerType()),
+        StructField("offset", LongType()),
+        StructField("timestamp", TimestampType()),
+        StructField("timestampType", IntegerType()),
+    ]
+)
+"""The columns Spark's Kafka source gives (used to derive output schemas up front)."""
+
+
+@dataclass(frozen=True)
+class DetectorTopics:
+    """The Kafka topics the detector reads and writes."""
+
+    process: str
+    memory: str
+    process_scored: str
+    memory_scored: str
+    window_counts: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectorTopics:
+        topics = settings.kafka.topics
+        return cls(
+            process=topics.process,
+            memory=topics.memory,
+            process_scored=SCORED_TOPIC_TEMPLATE.format(stream="process"),
+            memory_scored=SCORED_TOPIC_TEMPLATE.format(stream="memory"),
+            window_counts=topics.window_counts,
+        )
+
+    def source(self, stream: Stream) -> str:
+        return self.process if stream == "process" else self.memory
+
+    def scored(self, stream: Stream) -> str:
+        return self.process_scored if stream == "process" else self.memory_scored
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """What one ingest micro-batch of one stream did.
+
+    Attributes:
+        stream: ``process`` or ``memory``.
+        batch_id: Spark's micro-batch id (restarts continue the numbering).
+        messages: Kafka messages read.
+        records: records in them (an array message holds several).
+        quarantined: stage (``decode``, ``parse``, ``score``) → records quarantined.
+        scored: records scored.
+        attacks: scored records predicted as attack.
+        duration_s: wall time of the batch's work in ``foreachBatch``, seconds.
+    """
+
+    stream: Stream
+    batch_id: int
+    messages: int
+    records: int
+    quarantined: Mapping[str, int]
+    scored: int
+    attacks: int
+    duration_s: float
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.duration_s if self.duration_s > 0 else 0.0
+
+
+@dataclass
+class _Totals:
+    batches: int = 0
+    records: int = 0
+    quarantined: int = 0
+    scored: int = 0
+    attacks: int = 0
+
+
+@dataclass
+class DetectorStats:
+    """Totals since :meth:`Detector.start`, per stream (thread-safe snapshot via copy)."""
+
+    per_stream: dict[str, _Totals] = field(default_factory=lambda: {s: _Totals() for s in STREAMS})
+    last: dict[str, BatchStatus] = field(default_factory=dict)
+
+
+def kafka_options(settings: Settings) -> dict[str, str]:
+    """Options of Spark's Kafka source/sink from the Kafka settings.
+
+    ``kafka.extra`` holds kafka-python keys (``security_protocol``); the Java client
+    spells them with dots (``security.protocol``), which is what Spark passes on.
+    """
+    options = {"kafka.bootstrap.servers": settings.kafka.bootstrap_servers}
+    for key, value in settings.kafka.extra.items():
+        if isinstance(value, str | int | float | bool):
+            options["kafka." + key.replace("_", ".")] = str(value)
+    return options
+
+
+def batch_folder(root: Path, batch_id: int) -> Path:
+    """Where micro-batch ``batch_id`` of an output lives: ``<root>/batch=<id>``."""
+    return root / f"batch={batch_id}"
+
+
+class Detector:
+    """The streaming detector of SPEC §5 on one SparkSession.
+
+    Args:
+        settings: Kafka, Spark and folder settings.
+        process_model: process pipeline model folder (default
+            ``<models_dir>/process_pipeline_model``).
+        memory_model: memory pipeline model folder (default
+            ``<models_dir>/memory_pipeline_model``).
+        output_dir: root of the parquet outputs (default ``<home>/detector``).
+        checkpoint_dir: root of the queries' checkpoints (default ``<home>/checkpoints/
+            detector``); keep it to resume where the last run stopped.
+        trigger_s: micro-batch interval, seconds.
+        starting_offsets: ``earliest`` or ``latest``, used on the first start only
+            (afterwards the checkpoints decide).
+        max_offsets_per_trigger: cap of Kafka offsets per ingest micro-batch (None: all).
+        topics: the topics (default: from settings, scored topics
+            ``stophacking.scored.<stream>.v1``).
+        counts_table: name of the 7a memory sink (the Spark SQL table).
+        on_batch: called after every ingest micro-batch with its :class:`BatchStatus`
+            (on a Spark callback thread; keep it short).
+        spark: the session to use (default :func:`build_spark_session`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        process_model: Path | str | None = None,
+        memory_model: Path | str | None = None,
+        output_dir: Path | str | None = None,
+        checkpoint_dir: Path | str | None = None,
+        trigger_s: float = DEFAULT_TRIGGER_S,
+        starting_offsets: str = "earliest",
+        max_offsets_per_trigger: int | None = None,
+        topics: DetectorTopics | None = None,
+        counts_table: str = DEFAULT_COUNTS_TABLE,
+        on_batch: Callable[[BatchStatus], None] | None = None,
+        spark: SparkSession | None = None,
+    ) -> None:
+        if trigger_s <= 0:
+            raise ConfigError(f"trigger must be positive seconds, got {trigger_s}")
+        if starting_offsets not in ("earliest", "latest"):
+            raise ConfigError(f"starting offsets must be earliest or latest: {starting_offsets!r}")
+        self.settings = settings
+        models_dir = settings.models_dir
+        self.model_paths: dict[Stream, Path] = {
+            "process": Path(process_model or models_dir / "process_pipeline_model"),
+            "memory": Path(memory_model or models_dir / "memory_pipeline_model"),
+        }
+        self.output_dir = Path(output_dir or settings.home / "detector")
+        self.checkpoint_dir = Path(checkpoint_dir or settings.home / "checkpoints" / "detector")
+        self.trigger_s = trigger_s
+        self.starting_offsets = starting_offsets
+        self.max_offsets_per_trigger = max_offsets_per_trigger
+        self.topics = topics or DetectorTopics.from_settings(settings)
+        self.counts_table = counts_table
+        self.on_batch = on_batch
+        self._spark = spark
+        self.models: dict[Stream, PipelineModel] = {}
+        self.scored_schemas: dict[Stream, StructType] = {}
+        self._queries: dict[str, StreamingQuery] = {}
+        self._lock = threading.Lock()
+        self.stats = DetectorStats()
+
+    # -- set-up ----------------------------------------------------------------------
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            self._spark = build_spark_session(
+                self.settings, app_name="stophacking-detector", checkpoint_dir=self.checkpoint_dir
+            )
+        return self._spark
+
+    def output_path(self, name: str) -> Path:
+        """Folder of one output: ``process``, ``memory_scored``, ``quarantine``, …"""
+        return self.output_dir / name
+
+    def load_models(self) -> None:
+        """Load both models and check them against the cleaned records' schema.
+
+        Raises:
+            ModelError: a folder is missing (the message names it), unreadable, or the
+                model needs columns the cleaned records lack.
+        """
+        models = {stream: load_pipeline_model(self.model_paths[stream]) for stream in STREAMS}
+        empty = self.spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
+        for stream in STREAMS:
+            # Building the plan on an empty frame runs every schema check (and gives the
+            # scored schema the monitoring queries read back) without running a job.
+            records = self._records(empty, stream, models[stream])
+            self.scored_schemas[stream] = score(T.scorable_view(records), models[stream]).schema
+        self.models = models
+
+    @staticmethod
+    def _records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
+        decoded = T.decode_messages(messages, stream)
+        return T.add_ingest_time(T.flag_unscorable(T.clean_records(decoded, stream), model))
+
+    def _read_kafka(self, topic: str, *, max_offsets: int | None = None) -> DataFrame:
+        reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings))
+        reader = reader.option("subscribe", topic).option("startingOffsets", self.starting_offsets)
+        if max_offsets is not None:
+            reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+        return reader.load()
+
+    def _checkpoint(self, name: str) -> str:
+        return str(self.checkpoint_dir / name)
+
+    # -- the ingest micro-batch ------------------------------------------------------
+    def _write_parquet(self, df: DataFrame, root: Path, batch_id: int) -> None:
+        # Overwrite the batch's own folder: a batch Spark re-runs after a crash reads the
+        # same offsets and replaces whatever a failed attempt left there.
+        df.write.mode("overwrite").parquet(str(batch_folder(root, batch_id)))
+
+    def _ingest_batch(self, stream: Stream, messages: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        model = self.models[stream]
+        records = self._records(messages, stream, model).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            stage = F.col(T.STAGE)
+            summary = records.agg(
+                F.count(F.lit(1)).alias("records"),
+                F.count_distinct(F.col("partition"), F.col("offset")).alias("messages"),
+                *[
+                    F.count(F.when(stage == name, True)).alias(name)
+                    for name in (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
+                ],
+            ).first()
+            assert summary is not None  # an aggregate without grouping has one row
+            quarantined = {
+                name: int(summary[name]) for name in (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
+            }
+            records_n = int(summary["records"])
+            if sum(quarantined.values()):
+                self._write_parquet(
+                    T.quarantine_view(records),
+                    self.output_path(QUARANTINE_DIR) / f"stream={stream}",
+                    batch_id,
+                )
+            cleaned_n = records_n - quarantined[T.STAGE_DECODE] - quarantined[T.STAGE_PARSE]
+            if cleaned_n:
+                self._write_parquet(
+                    T.cleaned_view(records), self.output_path(CLEANED_DIR[stream]), batch_id
+                )
+            scored_n = cleaned_n - quarantined[T.STAGE_SCORE]
+            attacks = 0
+            if scored_n:
+                scored = score(T.scorable_view(records), model).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
+                try:
+                    self._write_parquet(scored, self.output_path(SCORED_DIR[stream]), batch_id)
+                    # Kafka last: a crash before it re-runs the batch, so the topic gets
+                    # every scored record at least once (see docs/detector.md).
+                    (
+                        T.scored_to_kafka(scored)
+                        .write.format("kafka")
+                        .options(**kafka_options(self.settings))
+                        .option("topic", self.topics.scored(stream))
+                        .save()
+                    )
+                    attacks = scored.filter(F.col(PREDICTION) == 1.0).count()
+                finally:
+                    scored.unpersist()
+        finally:
+            records.unpersist()
+        status = BatchStatus(
+            stream=stream,
+            batch_id=batch_id,
+            messages=int(summary["messages"]),
+            records=records_n,
+            quarantined=quarantined,
+            scored=scored_n,
+            attacks=attacks,
+            duration_s=time.monotonic() - started,
+        )
+        self._record(status)
+
+    def _record(self, status: BatchStatus) -> None:
+        with self._lock:
+            totals = self.stats.per_stream[status.stream]
+            totals.batches += 1
+            totals.records += status.records
+            totals.quarantined += status.quarantined_total
+            totals.scored += status.scored
+            totals.attacks += status.attacks
+            self.stats.last[status.stream] = status
+        if self.on_batch is not None:
+            try:
+                self.on_batch(status)
+            except Exception:  # a display problem must not stop the detector
+                log.exception("the on_batch callback failed")
+
+    # -- queries ---------------------------------------------------------------------
+    @property
+    def queries(self) -> dict[str, StreamingQuery]:
+        """The running queries by name (``ingest_process``, ``attack_counts``, …)."""
+        return dict(self._queries)
+
+    def start(self) -> None:
+        """Load and check the models, create the topics, start every query.
+
+        Raises:
+            ModelError: a model is missing or incompatible (no query has started then).
+            ConfigError: the detector is already running.
+        """
+        if self._queries:
+            raise ConfigError("the detector is already running")
+        self.load_models()
+        topics = self.topics
+        kafka_io.ensure_topics(
+            self.settings.kafka,
+            [
+                topics.process,
+                topics.memory,
+                topics.process_scored,
+                topics.memory_scored,
+                topics.window_counts,
+            ],
+        )
+        trigger = f"{self.trigger_s} seconds"
+        try:
+            for stream in STREAMS:
+                self._start_ingest(stream, trigger)
+            self._start_monitors(trigger)
+        except Exception:
+            self.stop()
+            raise
+
+    def _start_ingest(self, stream: Stream, trigger: str) -> None:
+        name = f"ingest_{stream}"
+        messages = self._read_kafka(
+            self.topics.source(stream), max_offsets=self.max_offsets_per_trigger
+        )
+
+        def handle(batch: DataFrame, batch_id: int) -> None:
+            self._ingest_batch(stream, batch, batch_id)
+
+        self._queries[name] = (
+            messages.writeStream.queryName(name)
+            .foreachBatch(handle)
+            .option("checkpointLocation", self._checkpoint(name))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+
+    def scored_stream(self, stream: Stream) -> DataFrame:
+        """The scored records of ``stream`` read back from its intermediate topic."""
+        return T.scored_from_kafka(
+            self._read_kafka(self.topics.scored(stream)), self.scored_schemas[stream]
+        )
+
+    def _start_monitors(self, trigger: str) -> None:
+        counts = T.attack_counts({stream: self.scored_stream(stream) for stream in STREAMS})
+        self._queries["attack_counts"] = (
+            counts.writeStream.queryName(self.counts_table)
+            .outputMode("complete")
+            .format("memory")
+            .option("checkpointLocation", self._checkpoint("attack_counts"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+        count_updates = T.attack_counts_to_kafka(
+            T.attack_counts({stream: self.scored_stream(stream) for stream in STREAMS})
+        )
+        self._queries["window_counts"] = (
+            count_updates.writeStream.queryName("window_counts")
+            .outputMode("update")
+            .format("kafka")
+            .options(**kafka_options(self.settings))
+            .option("topic", self.topics.window_counts)
+            .option("checkpointLocation", self._checkpoint("window_counts"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+        pairs = T.attack_pairs(self.scored_stream("process"), self.scored_stream("memory"))
+        self._queries["attack_pairs"] = (
+            pairs.writeStream.queryName("attack_pairs")
+            .outputMode("append")
+            .format("parquet")
+            .option("path", str(self.output_path(PAIRS_DIR)))
+            .option("checkpointLocation", self._checkpoint("attack_pairs"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+
+    def process_all_available(self) -> None:
+        """Block until every query has processed what its sources hold now (tests).
+
+        Ingest queries first, so the monitoring queries then see every scored record.
+
+        Raises:
+            StreamingQueryException: a query has failed.
+        """
+        for name in ("ingest_process", "ingest_memory"):
+            self._queries[name].processAllAvailable()
+        for name, query in self._queries.items():
+            if not name.startswith("ingest_"):
+                query.processAllAvailable()
+
+    def failure(self) -> str | None:
+        """The first failed query's name and error, or None while all are healthy."""
+        for name, query in self._queries.items():
+            if not query.isActive:
+                error = query.exception()
+                if error is not None:
+                    return f"query {name} failed: {str(error).strip().splitlines()[0]}"
+        return None
+
+    def stop(self) -> None:
+        """Stop every query (idempotent); the memory sink table stays queryable."""
+        queries, self._queries = self._queries, {}
+        for query in queries.values():
+            try:
+                query.stop()
+            except Exception:  # stopping the others matters more than this one's error
+                log.exception("stopping query %s failed", query.name)
+
+    def run(
+        self,
+        *,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        poll_s: float = 1.0,
+    ) -> str | None:
+        """Start, run until ``duration_s`` passes, ``stop`` is set or a query fails; stop.
+
+        Args:
+            duration_s: seconds to run (None: until ``stop`` or a failure).
+            stop: set it from another thread or a signal handler to end cleanly.
+            poll_s: how often to check, seconds.
+
+        Returns:
+            None after a clean stop, else the failure text of :meth:`failure`.
+        """
+        stop = stop or threading.Event()
+        self.start()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            while not stop.is_set():
+                failure = self.failure()
+                if failure is not None:
+                    return failure
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                wait = poll_s if deadline is None else min(poll_s, deadline - time.monotonic())
+                stop.wait(max(0.0, wait))
+            return None
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
