@@ -7,6 +7,7 @@ line from its stdout (events ``start``, ``progress`` and ``summary``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -133,7 +134,12 @@ def produce(
     if progress == "json":
 
         def on_progress(report: ReplayReport) -> None:
-            _json_line(out, report.to_json())
+            try:
+                _json_line(out, report.to_json())
+            except (BrokenPipeError, ValueError):
+                # Whoever read our progress (the workbench) is gone: stop cleanly
+                # rather than replay forever as an orphan.
+                stop.set()
 
     elif progress == "bar":
         bar = ProgressBar(stream, cycles, err)
@@ -169,7 +175,8 @@ def produce(
         if bar is not None:
             bar.close()
     if progress == "json":
-        _json_line(out, report.to_json())
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            _json_line(out, report.to_json())
     else:
         for line in report.summary_lines():
             out.write(line + "\n")

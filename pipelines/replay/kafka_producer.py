@@ -169,6 +169,11 @@ class Replayer:
             producer: KafkaProducer = retrying(create)
         except (KafkaError, OSError, BrokerUnavailable) as exc:
             waited = time.monotonic() - started
+            if stop.is_set():
+                raise BrokerUnavailable(
+                    f"the {self.stream} producer was stopped while waiting {waited:.0f} s for "
+                    f"Kafka at {kafka.bootstrap_servers}; nothing was sent"
+                ) from exc
             raise BrokerUnavailable(
                 f"the {self.stream} producer could not reach Kafka at "
                 f"{kafka.bootstrap_servers} for {waited:.0f} s "
@@ -235,7 +240,12 @@ class Replayer:
         Raises:
             BrokerUnavailable: no broker answered within ``replay.connect_timeout_s``.
             ParseError: the file is not a valid streaming file.
+            ConfigError: this replayer already ran.
         """
+        if self._started:
+            # A second run would restart every cursor under the same run_id and send
+            # records whose identity (run_id, machine, pass, sequence) already exists.
+            raise ConfigError("a Replayer runs once; make a new one for another run")
         stop = stop or threading.Event()
         rows = self.rows
         if self._producer is None:

@@ -10,6 +10,7 @@ import pytest
 from replay_support import ROWS_PER_MACHINE, planned_identities, write_streaming_csv
 
 from pipelines.config import Settings
+from pipelines.errors import ConfigError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
 
@@ -117,3 +118,16 @@ def test_three_cycles_arrive_record_by_record(
     assert late_counts[2] > 0, "rows held back by the last cycle are sent before exit"
     assert records[-1]["ts"] == cycle_ts[2]
     assert all(n > 0 for n in late_counts), "seed 42 holds rows back every cycle"
+
+
+def test_a_replayer_runs_once(broker_settings: Settings, topic_factory, csv_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    with Replayer(
+        broker_settings,
+        "process",
+        file=csv_dir / "Streaming_Linux_process.csv",
+        max_rate=True,
+        topic=topic_factory("once"),
+    ) as replayer:
+        assert replayer.run(cycles=1).errors == 0
+        with pytest.raises(ConfigError, match="runs once"):
+            replayer.run(cycles=1)
