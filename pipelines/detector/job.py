@@ -19,11 +19,13 @@ Models are loaded and checked against the cleaned schema before any query starts
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -61,6 +63,9 @@ CLEANED_DIR: Final[dict[Stream, str]] = {"process": "process", "memory": "memory
 SCORED_DIR: Final[dict[Stream, str]] = {"process": "process_scored", "memory": "memory_scored"}
 QUARANTINE_DIR: Final = "quarantine"
 PAIRS_DIR: Final = "process_memory_attack"
+ALERTS_DIR: Final = "alerts"
+SINK_READY_TIMEOUT_S: Final = 60.0
+"""How long to wait for the 7b file sink's metadata log before reading it as a stream."""
 
 KAFKA_SOURCE_SCHEMA: Final = StructType(
     [
@@ -85,6 +90,7 @@ class DetectorTopics:
     process_scored: str
     memory_scored: str
     window_counts: str
+    alerts: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorTopics:
@@ -95,6 +101,7 @@ class DetectorTopics:
             process_scored=SCORED_TOPIC_TEMPLATE.format(stream="process"),
             memory_scored=SCORED_TOPIC_TEMPLATE.format(stream="memory"),
             window_counts=topics.window_counts,
+            alerts=topics.alerts,
         )
 
     def source(self, stream: Stream) -> str:
@@ -167,6 +174,25 @@ def kafka_options(settings: Settings) -> dict[str, str]:
     return options
 
 
+def model_version(path: Path) -> str:
+    """A model's version text: folder name, stage uid, save time and Spark version.
+
+    Read from the ``metadata`` file Spark ML writes with every saved pipeline, so it
+    works for any model (the project's own or a foreign one).
+    """
+    for part in sorted((path / "metadata").glob("part-*")):
+        try:
+            meta = json.loads(part.read_text(encoding="utf-8").splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            break
+        saved = datetime.fromtimestamp(int(meta.get("timestamp", 0)) / 1000, tz=UTC)
+        return (
+            f"{path.name} uid={meta.get('uid')} saved={saved:%Y-%m-%dT%H:%M:%SZ} "
+            f"spark={meta.get('sparkVersion')}"
+        )
+    return path.name
+
+
 def batch_folder(root: Path, batch_id: int) -> Path:
     """Where micro-batch ``batch_id`` of an output lives: ``<root>/batch=<id>``."""
     return root / f"batch={batch_id}"
@@ -233,6 +259,7 @@ class Detector:
         self._spark = spark
         self.models: dict[Stream, PipelineModel] = {}
         self.scored_schemas: dict[Stream, StructType] = {}
+        self.model_versions: dict[str, str] = {}
         self._queries: dict[str, StreamingQuery] = {}
         self._lock = threading.Lock()
         self.stats = DetectorStats()
@@ -265,6 +292,7 @@ class Detector:
             records = self._records(empty, stream, models[stream])
             self.scored_schemas[stream] = score(T.scorable_view(records), models[stream]).schema
         self.models = models
+        self.model_versions = {s: model_version(self.model_paths[s]) for s in STREAMS}
 
     @staticmethod
     def _records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
@@ -369,7 +397,7 @@ class Detector:
     # -- queries ---------------------------------------------------------------------
     @property
     def queries(self) -> dict[str, StreamingQuery]:
-        """The running queries by name (``ingest_process``, ``attack_counts``, …)."""
+        """The running queries by name (``ingest_process``, ``attack_counts``, ``alerts`` …)."""
         return dict(self._queries)
 
     def start(self) -> None:
@@ -391,6 +419,7 @@ class Detector:
                 topics.process_scored,
                 topics.memory_scored,
                 topics.window_counts,
+                topics.alerts,
             ],
         )
         trigger = f"{self.trigger_s} seconds"
@@ -458,6 +487,61 @@ class Detector:
             .trigger(processingTime=trigger)
             .start()
         )
+        self._start_alerts(pairs.schema, trigger)
+
+    def _start_alerts(self, pairs_schema: StructType, trigger: str) -> None:
+        """Alerts read the committed 7b pairs back from their file sink, as a stream."""
+        metadata = self.output_path(PAIRS_DIR) / "_spark_metadata"
+        deadline = time.monotonic() + SINK_READY_TIMEOUT_S
+        # The file source uses the sink's metadata log (committed files only) only if the
+        # log exists when the source is created; the sink creates it when it starts.
+        while not metadata.is_dir():
+            if time.monotonic() > deadline:
+                raise ConfigError(f"the 7b file sink did not create {metadata}")
+            time.sleep(0.2)
+        pairs = self.spark.readStream.schema(pairs_schema).parquet(str(self.output_path(PAIRS_DIR)))
+
+        def handle(batch: DataFrame, batch_id: int) -> None:
+            self._alerts_batch(batch, batch_id)
+
+        self._queries["alerts"] = (
+            pairs.writeStream.queryName("alerts")
+            .foreachBatch(handle)
+            .option("checkpointLocation", self._checkpoint("alerts"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+
+    def _alerted_before(self, batch_id: int) -> DataFrame | None:
+        """Keys of the alerts raised by earlier alert batches (None: there are none)."""
+        root = self.output_path(ALERTS_DIR)
+        earlier = [p for p in root.glob("batch=*") if int(p.name.split("=", 1)[1]) < batch_id]
+        if not earlier:
+            return None
+        raised = self.spark.read.option("basePath", str(root)).parquet(*map(str, earlier))
+        return raised.select(*T.ALERT_KEY_COLUMNS)
+
+    def _alerts_batch(self, pairs: DataFrame, batch_id: int) -> None:
+        groups = T.alert_groups(pairs)
+        before = self._alerted_before(batch_id)
+        if before is not None:
+            groups = groups.join(before, on=list(T.ALERT_KEY_COLUMNS), how="left_anti")
+        fresh = groups.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if fresh.isEmpty():
+                return
+            # The batch's own folder, overwritten on a re-run: the record of which keys
+            # were alerted, so a key and window is alerted once whatever comes later.
+            self._write_parquet(fresh, self.output_path(ALERTS_DIR), batch_id)
+            (
+                T.alerts_to_kafka(fresh, self.model_versions)
+                .write.format("kafka")
+                .options(**kafka_options(self.settings))
+                .option("topic", self.topics.alerts)
+                .save()
+            )
+        finally:
+            fresh.unpersist()
 
     def process_all_available(self) -> None:
         """Block until every query has processed what its sources hold now (tests).

@@ -401,3 +401,83 @@ def attack_pairs(process: DataFrame, memory: DataFrame) -> DataFrame:
         *[F.col(c) for c in m.columns],
         F.current_timestamp().alias(PAIRED_AT),
     )
+
+
+# -- 7b alerts: one per program and window ---------------------------------------------
+ALERT_SCHEMA_VERSION: Final = 1
+"""Version of the alert JSON (docs/detector.md describes each field)."""
+SEVERITY_HIGH_MIN: Final = 0.9
+SEVERITY_MEDIUM_MIN: Final = 0.7
+ALERT_KEY_COLUMNS: Final[tuple[str, ...]] = (*PAIR_KEY_COLUMNS, WINDOW_START)
+
+
+def alert_groups(pairs: DataFrame) -> DataFrame:
+    """One row per (machine, CMD, PID, 2-minute window of the process event time).
+
+    Args:
+        pairs: rows of :func:`attack_pairs` (batch, or one micro-batch of them).
+
+    Returns:
+        ``machine``, ``CMD``, ``PID``, ``window_start``, ``window_end``, ``pair_count``
+        (pairs in ``pairs``), ``process_probability`` and ``memory_probability`` (the
+        highest attack probability on each side), ``severity_score`` (the lower of the
+        two: how strongly both models agree), ``severity`` (``high`` from
+        :data:`SEVERITY_HIGH_MIN`, ``medium`` from :data:`SEVERITY_MEDIUM_MIN`, else
+        ``low``), ``first_process_event_time``, ``first_memory_event_time``.
+    """
+    window = F.window(F.col(f"process_{EVENT_TIME}"), f"{WINDOW_S} seconds")
+    grouped = pairs.groupBy(*[F.col(k) for k in PAIR_KEY_COLUMNS], window.alias("window")).agg(
+        F.count(F.lit(1)).alias("pair_count"),
+        F.max(F.col("process_attack_probability")).alias("process_probability"),
+        F.max(F.col("memory_attack_probability")).alias("memory_probability"),
+        F.min(F.col(f"process_{EVENT_TIME}")).alias("first_process_event_time"),
+        F.min(F.col(f"memory_{EVENT_TIME}")).alias("first_memory_event_time"),
+    )
+    severity_score = F.least(F.col("process_probability"), F.col("memory_probability"))
+    severity = (
+        F.when(severity_score >= SEVERITY_HIGH_MIN, F.lit("high"))
+        .when(severity_score >= SEVERITY_MEDIUM_MIN, F.lit("medium"))
+        .otherwise(F.lit("low"))
+    )
+    return grouped.select(
+        *[F.col(k) for k in PAIR_KEY_COLUMNS],
+        F.col("window.start").alias(WINDOW_START),
+        F.col("window.end").alias(WINDOW_END),
+        F.col("pair_count"),
+        F.col("process_probability"),
+        F.col("memory_probability"),
+        severity_score.alias("severity_score"),
+        severity.alias("severity"),
+        F.col("first_process_event_time"),
+        F.col("first_memory_event_time"),
+    )
+
+
+def alert_key(alerts: DataFrame) -> Column:
+    """The stable alert key ``machine|CMD|PID|window_start`` (window start in UTC ISO)."""
+    return F.concat_ws(
+        CMD_PID_SEPARATOR,
+        F.col("machine").cast(StringType()),
+        F.col("CMD"),
+        F.col("PID").cast(StringType()),
+        F.date_format(F.col(WINDOW_START), "yyyy-MM-dd'T'HH:mm:ss'Z'"),
+    )
+
+
+def alerts_to_kafka(alerts: DataFrame, model_versions: Mapping[str, str]) -> DataFrame:
+    """Alert rows of :func:`alert_groups` as Kafka rows (key = the alert key, value JSON).
+
+    The JSON carries ``schema_version`` (:data:`ALERT_SCHEMA_VERSION`), ``key``, every
+    column of :func:`alert_groups`, ``model_versions`` (stream → version text) and
+    ``raised_at`` (processing time, UTC).
+    """
+    key = alert_key(alerts)
+    versions = F.struct(*[F.lit(v).alias(k) for k, v in sorted(model_versions.items())])
+    value = F.struct(
+        F.lit(ALERT_SCHEMA_VERSION).alias("schema_version"),
+        key.alias("key"),
+        *[F.col(c) for c in alerts.columns],
+        versions.alias("model_versions"),
+        F.current_timestamp().alias("raised_at"),
+    )
+    return alerts.select(key.alias("key"), F.to_json(value, JSON_OPTIONS).alias("value"))

@@ -140,6 +140,7 @@ def run(
         process_scored=f"test.scored.process.{suffix}",
         memory_scored=f"test.scored.memory.{suffix}",
         window_counts=f"test.window-counts.{suffix}",
+        alerts=f"test.alerts.{suffix}",
     )
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     files = _tiny_files(shared_dir, root)
@@ -359,6 +360,40 @@ def test_attack_pairs_equal_a_batch_recomputation_of_the_join(
     batch = T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT)
     assert streamed.count() > 0
     _same_rows(streamed, batch)
+
+
+def _topic_values(spark: SparkSession, run: Run, topic: str) -> list[tuple[str, dict[str, Any]]]:
+    messages = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", run.detector.settings.kafka.bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .load()
+        .orderBy("offset")
+    )
+    return [(r["key"].decode(), json.loads(r["value"])) for r in messages.collect()]
+
+
+def test_alerts_are_one_per_program_and_window_of_the_recomputed_pairs(
+    run: Run, spark: SparkSession
+) -> None:
+    scored = _scored_parquet(spark, run)
+    expected = {
+        (r["machine"], r["CMD"], r["PID"], r[T.WINDOW_START].strftime("%Y-%m-%dT%H:%M:%SZ")):
+            r["pair_count"]
+        for r in T.alert_groups(T.attack_pairs(scored["process"], scored["memory"])).collect()
+    }  # fmt: skip
+    alerts = _topic_values(spark, run, run.topics.alerts)
+    keys = [(a["machine"], a["CMD"], a["PID"], a["window_start"][:19] + "Z") for _, a in alerts]
+    assert sorted(keys) == sorted(expected)  # exactly one alert per key and window
+    for kafka_key, alert in alerts:
+        key = (alert["machine"], alert["CMD"], alert["PID"], alert["window_start"][:19] + "Z")
+        assert kafka_key == alert["key"] == "|".join(str(part) for part in key)
+        assert alert["schema_version"] == T.ALERT_SCHEMA_VERSION
+        assert 1 <= alert["pair_count"] <= expected[key]
+        assert alert["severity"] in ("low", "medium", "high")
+        assert set(alert["model_versions"]) == set(STREAMS)
+        assert alert["model_versions"]["process"].startswith("process_pipeline_model uid=")
 
 
 def test_status_callback_reports_each_ingest_batch(run: Run) -> None:

@@ -220,3 +220,38 @@ def test_scored_records_round_trip_through_the_topic_json(spark: SparkSession) -
     back = T.scored_from_kafka(kafka_rows, scored.schema)
     assert back.collect() == scored.collect()
     assert kafka_rows.first()["key"] == "4"
+
+
+def test_alert_groups_are_one_per_program_and_window_with_severity(spark: SparkSession) -> None:
+    pairs = spark.createDataFrame(
+        [
+            (4, "a", 1, "2026-01-01 00:00:10", "2026-01-01 00:00:20", 0.95, 0.91),
+            (4, "a", 1, "2026-01-01 00:01:10", "2026-01-01 00:01:20", 0.99, 0.99),
+            (4, "a", 1, "2026-01-01 00:02:10", "2026-01-01 00:02:20", 0.80, 0.75),  # next window
+            (4, "b", 2, "2026-01-01 00:00:10", "2026-01-01 00:00:20", 0.99, 0.60),
+        ],
+        "machine long, CMD string, PID long, p string, m string, "
+        "process_attack_probability double, memory_attack_probability double",
+    ).selectExpr(
+        "*",
+        "to_timestamp(p) AS process_event_time",
+        "to_timestamp(m) AS memory_event_time",
+    )
+    groups = {
+        (r["CMD"], r[T.WINDOW_START].strftime("%H:%M")): (
+            r["pair_count"],
+            r["severity_score"],
+            r["severity"],
+        )
+        for r in T.alert_groups(pairs).collect()
+    }
+    assert groups == {
+        ("a", "00:00"): (2, 0.99, "high"),
+        ("a", "00:02"): (1, 0.75, "medium"),
+        ("b", "00:00"): (1, 0.60, "low"),
+    }
+    kafka_rows = T.alerts_to_kafka(T.alert_groups(pairs), {"process": "p1", "memory": "m1"})
+    first = json.loads(kafka_rows.orderBy("key").first()["value"])
+    assert first["key"] == "4|a|1|2026-01-01T00:00:00Z"
+    assert first["schema_version"] == T.ALERT_SCHEMA_VERSION
+    assert first["model_versions"] == {"memory": "m1", "process": "p1"}
