@@ -248,6 +248,9 @@ class Replayer:
             raise ConfigError("a Replayer runs once; make a new one for another run")
         stop = stop or threading.Event()
         rows = self.rows
+        if stop.is_set():
+            # Stopped while the file was being read (or generated): no need for Kafka.
+            return self.report(done=True, reason="stopped")
         if self._producer is None:
             self._producer = self._connect(stop)
         producer = self._producer
@@ -303,6 +306,8 @@ class Replayer:
             stop=stop,
             on_cycle=on_cycle,
             should_abort=should_abort,
+            on_tick=self._progress,
+            tick_s=self.settings.replay.progress_interval_s,
         )
         self._flush()
         self._progress(force=True)

@@ -40,6 +40,24 @@ class LoopResult:
     elapsed_s: float
 
 
+def _wait(
+    stop: threading.Event,
+    delay_s: float,
+    on_tick: Callable[[], None] | None,
+    tick_s: float,
+    monotonic: Callable[[], float],
+) -> bool:
+    """Wait ``delay_s`` (ticking on the way); True as soon as ``stop`` is set."""
+    if on_tick is None:
+        return stop.wait(delay_s)
+    deadline = monotonic() + delay_s
+    while (left := deadline - monotonic()) > 0:
+        if stop.wait(min(tick_s, left)):
+            return True
+        on_tick()
+    return False
+
+
 def run_cycles(
     planner: CyclePlanner,
     clock: Clock,
@@ -51,6 +69,8 @@ def run_cycles(
     stop: threading.Event | None = None,
     on_cycle: Callable[[CyclePlan], None] | None = None,
     should_abort: Callable[[], bool] | None = None,
+    on_tick: Callable[[], None] | None = None,
+    tick_s: float = 0.5,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> LoopResult:
     """Run cycles until a bound is reached or ``stop`` is set; then send held rows.
@@ -68,6 +88,9 @@ def run_cycles(
         on_cycle: called after each cycle's rows were handed to ``send``.
         should_abort: checked before each cycle; True ends the run as ``failed``
             (delivery errors: producing more would only pile up undeliverable rows).
+        on_tick: called every ``tick_s`` seconds while waiting for the next cycle, so
+            progress (acknowledgements arriving) shows between long cycles.
+        tick_s: seconds between ``on_tick`` calls.
         monotonic: time source for the duration bound.
     """
     stop = stop or threading.Event()
@@ -86,7 +109,7 @@ def run_cycles(
         if duration_s is not None and monotonic() - started + delay >= duration_s:
             reason = "duration"
             break
-        if stop.is_set() or (delay > 0 and stop.wait(delay)):
+        if stop.is_set() or (delay > 0 and _wait(stop, delay, on_tick, tick_s, monotonic)):
             reason = "stopped"
             break
         plan = planner.next_cycle(clock.stamp(done))

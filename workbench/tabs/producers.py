@@ -27,7 +27,7 @@ def records_table(sent: dict[str, int], acked: dict[str, int]) -> pd.DataFrame:
 
 
 def _status(running: bool, pid: int | None, cycles: int, message: str) -> str:
-    state = f"🟢 running (pid {pid}), {cycles} cycles" if running else "⚪ stopped"
+    state = f"Running (pid {pid}), {cycles} cycles" if running else "Stopped"
     return f"**{state}**\n\n{message}"
 
 
@@ -40,11 +40,18 @@ def _table(sent: dict[str, int], acked: dict[str, int]) -> pn.viewable.Viewable:
 def producer_card(feed: ProducerFeed) -> pn.Card:
     """One producer's controls (file, speed, seed, cycles), status and live counts."""
     file = pn.widgets.TextInput.from_param(
-        feed.param.file, label="Streaming CSV (empty: demo data)", placeholder="demo data"
+        feed.param.file,
+        label="Streaming CSV (empty: demo data)",
+        placeholder="demo data",
+        sizing_mode="stretch_width",
     )
-    speed = pn.widgets.FloatInput.from_param(feed.param.speed, label="Speed ×", step=1.0)
-    seed = pn.widgets.IntInput.from_param(feed.param.seed, label="Seed (empty: random)")
-    cycles = pn.widgets.IntInput.from_param(feed.param.cycles, label="Cycles (empty: unbounded)")
+    speed = pn.widgets.FloatInput.from_param(feed.param.speed, label="Speed ×", step=1.0, width=110)
+    seed = pn.widgets.IntInput.from_param(
+        feed.param.seed, label="Seed (empty: random)", sizing_mode="stretch_width"
+    )
+    cycles = pn.widgets.IntInput.from_param(
+        feed.param.cycles, label="Cycles (empty: unbounded)", sizing_mode="stretch_width"
+    )
     start = pn.widgets.Button(label="Start", color="success", width=100)
     stop = pn.widgets.Button(label="Stop", color="danger", width=100)
 
@@ -76,8 +83,8 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
         ),
     )  # fmt: skip
     return pn.Card(
-        pn.Row(file, speed),
-        pn.Row(seed, cycles),
+        pn.Row(file, speed, sizing_mode="stretch_width"),
+        pn.Row(seed, cycles, sizing_mode="stretch_width"),
         pn.Row(start, stop),
         pn.pane.Markdown(
             pn.bind(
@@ -103,6 +110,11 @@ def producers_tab(feeds: ProducersFeed) -> pn.viewable.Viewable:
             "### Producers\n\nReplay the streaming files onto Kafka: each machine sends its "
             "next rows every cycle, in order, wrapping around at the end of its rows."
         ),
-        pn.Row(producer_card(feeds.process), producer_card(feeds.memory)),
+        pn.Row(
+            producer_card(feeds.process),
+            producer_card(feeds.memory),
+            sizing_mode="stretch_width",
+        ),
         name="Producers",
+        sizing_mode="stretch_width",
     )

@@ -108,3 +108,23 @@ def test_abort_ends_the_run_as_failed() -> None:
     )
     assert result.reason == "failed"
     assert 1 <= result.cycles < 50
+
+
+def test_ticks_while_waiting_for_the_next_cycle() -> None:
+    time_source = FakeTime()
+    ticks: list[float] = []
+    result = run_cycles(
+        CyclePlanner(ROW_COUNTS, MEMORY, random.Random(5)),
+        SimulatedClock(0.0, 10.0),
+        Pacer(2.0, monotonic=time_source),
+        lambda row: None,
+        cycles=3,
+        stop=FakeStop(time_source),
+        on_tick=lambda: ticks.append(time_source.now),
+        tick_s=0.5,
+        monotonic=time_source,
+    )
+    assert result.cycles == 3
+    # Two waits of 2 s, each in 0.5 s slices, with a tick after each slice.
+    assert ticks == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    assert time_source.waits == [0.5] * 8

@@ -1,0 +1,66 @@
+"""The Producers tab in a real browser: start a producer, see records per machine, stop it.
+
+Its own workbench server (the shared browser module is being extended by others),
+pointed at the test broker and at a topic of its own; the producer replays the
+default input (the generated demo data).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines import kafka_io
+from pipelines.config import Settings
+from tests.conftest import free_port
+from tests.e2e.workbench_server import served_workbench
+
+pytestmark = pytest.mark.e2e
+TOPIC = f"test.browser.process.{uuid.uuid4().hex[:8]}"
+CLEAN_SUMMARY = re.compile(r"process producer: [1-9]\d* cycles, (\d+) of \1 records acknowledged")
+
+
+@pytest.fixture(scope="module")
+def workbench_url(
+    broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    from pipelines.data.demo import ensure_demo_data
+
+    # The demo data is generated on first use; do it here, not inside the timed steps.
+    ensure_demo_data(broker_settings)
+    log = tmp_path_factory.mktemp("workbench-producers") / "panel-serve.log"
+    env = {"STOPHACKING_KAFKA__TOPICS__PROCESS": TOPIC}
+    with served_workbench(broker_settings, free_port(), log, extra_env=env) as url:
+        yield url
+
+
+def test_start_shows_records_per_machine_and_stop_ends_cleanly(
+    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(workbench_url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.locator(".bk-tab", has_text="Producers").first.click()
+    page.get_by_text("No records sent yet").first.wait_for(timeout=60_000)
+
+    page.get_by_role("button", name="Start", exact=True).first.click()  # process producer
+    page.get_by_text(re.compile(r"Running \(pid \d+\), [1-9]\d* cycles")).first.wait_for(
+        timeout=120_000
+    )
+    page.get_by_role("columnheader", name="acknowledged").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(screenshots_dir / "producers-running.png"), full_page=True)
+
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+    # The summary line of a clean exit (not "exited with code …").
+    page.get_by_text(CLEAN_SUMMARY).first.wait_for(timeout=90_000)
+    page.get_by_text("Stopped").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(screenshots_dir / "producers-stopped.png"), full_page=True)
+    context.close()
+
+    end = kafka_io.topic_end_offsets(broker_settings.kafka, TOPIC)
+    assert sum(end.values()) > 0, "the producer wrote to its topic"
