@@ -29,6 +29,7 @@ from kafka.errors import KafkaError
 
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
+from pipelines.errors import StopHackingError
 from pipelines.live.messages import Arrival
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ RETRY_S = 2.0
 RECONNECT_BACKOFF_MAX_MS = 2000
 """kafka-python defaults to 30 s; a live view should notice a returned broker quickly."""
 BOOTSTRAP_TIMEOUT_MS = 5000
+METADATA_MAX_AGE_MS = 5000
+"""kafka-python refreshes metadata every 5 min by default: a topic created after we
+subscribed (the producers create theirs) would stay invisible that long."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,13 @@ class KafkaSource:
                 log.exception("status callback failed")
 
     def _make_consumer(self) -> KafkaConsumer:
+        try:
+            # The topic exists before we subscribe (as the producers make it), so that
+            # "latest" means from now on rather than from whenever it appears.
+            kafka_io.ensure_topics(self.kafka, [self.topic])
+        except (StopHackingError, KafkaError) as exc:
+            # No right to create topics on this cluster: wait for the producers to.
+            log.info("could not create topic %s: %s", self.topic, exc)
         return KafkaConsumer(
             self.topic,
             **kafka_io.client_config(
@@ -202,6 +213,7 @@ class KafkaSource:
                 enable_auto_commit=True,
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
             ),
         )
 

@@ -147,7 +147,12 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
     loaded = set(hv.Store.renderers)
     if "bokeh" in loaded:
         overlay = overlay.opts(
-            legend_position="right", responsive=True, min_height=320, backend="bokeh", **common
+            legend_position="right",
+            responsive=True,
+            height=420,
+            tools=["hover"],
+            backend="bokeh",
+            **common,
         )
     if "matplotlib" in loaded:
         from matplotlib.dates import DateFormatter

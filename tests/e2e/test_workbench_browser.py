@@ -52,3 +52,57 @@ def test_page_renders_the_broker_tab_without_leaving_localhost(
 
     # Users run the workbench behind firewalls: nothing may be fetched from elsewhere.
     assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+def test_process_tab_draws_live_counts_per_machine(
+    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
+) -> None:
+    import json
+    import threading
+
+    from kafka import KafkaProducer
+
+    from pipelines import kafka_io
+
+    topic = broker_settings.kafka.topics.process
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        # The tab's consumer starts at the latest offsets when the session opens: keep
+        # sending until the page shows the counts.
+        producer = KafkaProducer(**kafka_io.client_config(broker_settings.kafka))
+        try:
+            while not stop.wait(0.5):
+                for machine in (4, 5):
+                    producer.send(
+                        topic,
+                        key=str(machine).encode(),
+                        value=json.dumps({"machine": machine}).encode(),
+                    )
+                producer.flush()
+        finally:
+            producer.close()
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(workbench_url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.locator(".bk-tab", has_text="Process").first.click()
+    page.get_by_text("Malformed records").first.wait_for(timeout=60_000)
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    try:
+        page.get_by_text("Counts at").first.wait_for(timeout=90_000)
+        # The counts table beside the chart (the chart itself is drawn on a canvas).
+        table = page.locator("table").filter(has_text="records in trailing 2 min").first
+        table.wait_for(timeout=30_000)
+        machines = [
+            cell.strip() for cell in table.locator("tbody tr td:first-child").all_inner_texts()
+        ]
+        assert {"4", "5"} <= set(machines), machines
+        page.wait_for_timeout(3_000)  # one more sample on the chart for the screenshot
+    finally:
+        stop.set()
+        sender.join(30)
+    page.screenshot(path=str(screenshots_dir / "process.png"), full_page=True)
+    context.close()

@@ -14,6 +14,9 @@ import panel as pn
 
 from workbench.feeds.live import LiveFeed
 
+CHART_HEIGHT_PX = 440
+SIDE_WIDTH_PX = 320
+
 
 def _banner(state: str, message: str, topic: str) -> pn.viewable.Viewable:
     if state == "broker down":
@@ -35,10 +38,11 @@ def _table(table: pd.DataFrame | None, latest_at: str) -> pn.viewable.Viewable:
 
 
 def _malformed(total: int, by_reason: dict[str, int], messages: int, accepted: int) -> str:
-    lines = [f"Messages received: **{messages:,}** · records counted: **{accepted:,}**"]
-    lines.append(f"Malformed records: **{total:,}**")
-    lines += [f"- {reason}: {n:,}" for reason, n in sorted(by_reason.items())]
-    return "\n".join(lines)
+    text = (
+        f"Messages received: **{messages:,}** · records counted: **{accepted:,}**\n\n"
+        f"Malformed records: **{total:,}**\n\n"
+    )
+    return text + "\n".join(f"- {reason}: {n:,}" for reason, n in sorted(by_reason.items()))
 
 
 def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
@@ -52,7 +56,7 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
     if start:
         feed.ensure_started()
     chart = pn.pane.HoloViews(
-        feed.plot(), sizing_mode="stretch_both", min_height=380, linked_axes=False
+        feed.plot(), sizing_mode="stretch_width", height=CHART_HEIGHT_PX, linked_axes=False
     )
     side = pn.Column(
         pn.bind(_banner, feed.param.state, feed.param.message, feed.param.topic),
@@ -66,6 +70,6 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
                 feed.param.accepted,
             )
         ),
-        width=320,
+        width=SIDE_WIDTH_PX,
     )
     return pn.Row(chart, side, sizing_mode="stretch_width", name=feed.stream.capitalize())
