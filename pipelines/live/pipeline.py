@@ -155,18 +155,24 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
             **common,
         )
     if "matplotlib" in loaded:
-        from matplotlib.dates import DateFormatter
-
         overlay = overlay.opts(
             legend_position="right",
             aspect=2.4,
             fig_size=220,
-            xformatter=DateFormatter("%H:%M:%S"),
-            xticks=6,
+            hooks=[_clock_ticks],
             backend="matplotlib",
             **common,
         )
     return overlay
+
+
+def _clock_ticks(plot: Any, element: Any) -> None:
+    """Matplotlib hook: time ticks as HH:MM:SS (full dates overlap on a live chart)."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+
+    axis = plot.handles["axis"].xaxis
+    axis.set_major_locator(AutoDateLocator(maxticks=8))
+    axis.set_major_formatter(DateFormatter("%H:%M:%S"))
 
 
 @dataclass(frozen=True)
