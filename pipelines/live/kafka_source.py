@@ -118,7 +118,8 @@ class KafkaSource:
             probe_idle_s: after this many seconds without records, check the broker.
             retry_s: pause between attempts while no broker answers, seconds.
             clock: unix-seconds clock that stamps arrivals.
-            on_status: called (on the consumer thread) whenever the status changes.
+            on_status: called (on the consumer thread) when the connection state, the
+                message, readiness or running change (not for every batch).
         """
         self.kafka = kafka
         self.topic = topic
@@ -189,7 +190,8 @@ class KafkaSource:
             before = self._status
             self._status = replace(before, **changes)
             after = self._status
-        if self.on_status is not None and after != before:
+        # Observers hear about state changes, not about every batch of messages.
+        if self.on_status is not None and replace(after, messages=before.messages) != before:
             try:
                 self.on_status(after)
             except Exception:  # a broken observer must not kill the consumer

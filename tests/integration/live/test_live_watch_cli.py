@@ -53,7 +53,7 @@ def test_watch_prints_a_table_per_sample_and_exports_the_chart(
             [
                 sys.executable, "-m", "pipelines.cli",
                 "--bootstrap-servers", broker_settings.kafka.bootstrap_servers,
-                "watch", "memory", "--duration", "8", "--window", "10", "--sample", "1",
+                "watch", "memory", "--duration", "15", "--window", "10", "--sample", "1",
                 "--png", str(png),
             ],
             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
