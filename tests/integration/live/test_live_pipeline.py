@@ -43,9 +43,11 @@ SCHEDULE = (
     Burst(1.3, 5, 3),
     Burst(2.3, 4, 2, as_array=True),
     Burst(4.3, 6, 7),
+    Burst(5.3, 4, 1),
     Burst(6.3, 5, 4, as_array=True),
-    Burst(8.3, 4, 1),
 )
+"""Each machine's bursts span at most 6 s, so with a 10 s window and up to 1 s of delay
+there are samples where all of them sit in the window together (the peaks below)."""
 
 
 def record(machine: int, sequence: int) -> dict[str, object]:
