@@ -171,7 +171,7 @@ def _clock_ticks(plot: Any, element: Any) -> None:
     from matplotlib.dates import AutoDateLocator, DateFormatter
 
     axis = plot.handles["axis"].xaxis
-    axis.set_major_locator(AutoDateLocator(maxticks=8))
+    axis.set_major_locator(AutoDateLocator(minticks=4, maxticks=9, interval_multiples=True))
     axis.set_major_formatter(DateFormatter("%H:%M:%S"))
 
 
