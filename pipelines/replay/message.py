@@ -14,6 +14,14 @@ def encode_key(machine: int) -> bytes:
     return str(machine).encode()
 
 
+def encode_tail(*, ts: float, run_id: str, pass_: int) -> str:
+    """The producer's own fields, closing the JSON object a row's body opened.
+
+    Shared by every record of one cycle and pass, so a sender can reuse it.
+    """
+    return f',"{TS}":{json.dumps(ts)},"{RUN_ID}":{json.dumps(run_id)},"{PASS}":{pass_}}}'
+
+
 def encode_value(row: Row, *, ts: float, run_id: str, pass_: int) -> bytes:
     """The record's JSON: every CSV column, then ``ts``, ``run_id`` and ``pass``.
 
@@ -23,8 +31,7 @@ def encode_value(row: Row, *, ts: float, run_id: str, pass_: int) -> bytes:
         run_id: the producer run's id.
         pass_: how many times this machine's rows have wrapped around, from 0.
     """
-    tail = f',"{TS}":{json.dumps(ts)},"{RUN_ID}":{json.dumps(run_id)},"{PASS}":{pass_}}}'
-    return (row.body + tail).encode()
+    return (row.body + encode_tail(ts=ts, run_id=run_id, pass_=pass_)).encode()
 
 
 def decode_value(value: bytes) -> dict[str, Any]:
