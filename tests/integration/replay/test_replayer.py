@@ -13,6 +13,7 @@ from pipelines.config import Settings
 from pipelines.errors import ConfigError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
+from pipelines.replay.rows import load_stream_rows
 
 pytestmark = pytest.mark.integration
 START_TS = 1_700_000_000.0
@@ -76,6 +77,13 @@ def test_three_cycles_arrive_record_by_record(
     # Record by record: exactly what the planner says, in send order, nothing more.
     assert [(r["machine"], r["pass"], r["sequence"], r["ts"]) for r in records] == expected
     assert all(key == str(r["machine"]).encode() for key, r in consumed)
+    # Every CSV field arrives exactly as loaded (values typed, never altered).
+    rows = load_stream_rows(path, stream)  # type: ignore[arg-type]
+    for record in records:
+        row = rows.machines[record["machine"]][record["sequence"] - 1]
+        assert {k: v for k, v in record.items() if k not in ("ts", "run_id", "pass")} == dict(
+            row.fields
+        )
     assert {r["run_id"] for r in records} == {report.run_id}
     assert len({identity(r) for r in records}) == len(records)
     check_sequence_order(records)
