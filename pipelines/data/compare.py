@@ -98,9 +98,9 @@ class Comparison:
 
     def table(self) -> str:
         """A plain-text table, one figure per line."""
+        scope = "machines " + ", ".join(map(str, self.machines)) if self.machines else "all rows"
         lines = [
-            f"{self.stream}: {self.generated} vs {self.reference} "
-            f"(machines {', '.join(map(str, self.machines))}; "
+            f"{self.stream}: {self.generated} vs {self.reference} ({scope}; "
             f"{self.rows[0]} vs {self.rows[1]} rows)",
             f"{'figure':<28} {'measure':<14} {'value':>8} {'limit':>8}  ok",
         ]

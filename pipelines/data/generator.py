@@ -37,6 +37,7 @@ from pipelines.data.programs import (
     DAEMONS,
     FINISHED_NAME_CHARS,
     FIRST_SPAWNED_PID,
+    HELPERS,
     KWORKER_NAMES,
     KWORKER_Q_MEMORY,
     KWORKER_Q_PROCESS,
@@ -79,6 +80,9 @@ MACHINE_LENGTH: Final[dict[int, float]] = {4: 0.92, 5: 1.0, 6: 0.195, 7: 0.91, 8
 """Each host's process-row count relative to the longest; machine 6 (1,444 of ~7.4k rows in
 the reference data) is much shorter, so a replay wraps it around first."""
 
+TYPICAL_MACHINE: Final = 5
+"""The reference host other machine ids imitate."""
+
 STREAMING_ATTACK_SHARE: Final[dict[Stream, float]] = {"process": 0.10, "memory": 0.07}
 """Share of attack rows in the streaming files (ground truth in the side files)."""
 LABELLED_ATTACK_SHARE: Final[dict[Stream, float]] = {"process": 0.15, "memory": 0.10}
@@ -94,6 +98,9 @@ COLLATERAL_P: Final = 0.18
 """Share of the other processes' rows labelled attack while an attack runs: TON_IoT labels
 rows by attack time windows, so every process busy on the host during an attack counts (and
 the load shows on some of them: the attack's signature applies to these rows too)."""
+MEMORY_COLLATERAL_FACTOR: Final = 4.0
+"""The memory view labels more of the other rows (×4) while below its target share: fewer
+attack types show in it (no scanning, xss) and it has fewer rows per snapshot."""
 ATTACK_Q_PROCESS: Final = 0.85
 """Chance an attacking process shows in a process-view snapshot (it is busy)."""
 ATTACK_Q_MEMORY: Final = (0.9, 0.3)
@@ -175,7 +182,6 @@ class _Process:
     tslpi: int
     vsize: float
     rsize: int
-    born: int
     dies: int | None = None  # snapshot at which it exits (shows as <cmd>), None: never
     spawned: bool = False  # started during the capture (Status N on its first row)
     seen_process: bool = False
@@ -198,7 +204,8 @@ class _Episode:
 
 @dataclass
 class HostRows:
-    """Rows of one host with their ground truth and snapshot index."""
+    """Rows of one simulated host (without sequence/machine), per view, with their ground
+    truth ``(attack, type)`` and the index of the snapshot each row belongs to."""
 
     process: list[Row] = field(default_factory=list)
     memory: list[Row] = field(default_factory=list)
@@ -227,6 +234,8 @@ class _Host:
         attack_share: dict[Stream, float],
     ) -> None:
         self.machine = machine
+        # Hosts other than the reference ones (4–8) run what machine 5 runs.
+        self.like = machine if machine in MACHINE_LENGTH else TYPICAL_MACHINE
         self.rng = rng
         self.attack_share = attack_share
         self.next_pid = FIRST_SPAWNED_PID + int(rng.integers(0, 300))
@@ -244,11 +253,11 @@ class _Host:
     # -- roster ---------------------------------------------------------------------
     def _boot(self) -> None:
         used: set[int] = set()
-        roster: list[tuple[Program, int]] = [(ATOP, ATOP_INSTANCES.get(self.machine, 4))]
+        roster: list[tuple[Program, int]] = [(ATOP, ATOP_INSTANCES[self.like])]
         roster += [
             (program, program.instances)
             for program in DAEMONS
-            if program.machines is None or self.machine in program.machines
+            if program.machines is None or self.like in program.machines
         ]
         for program, instances in roster:
             low, high = PID_BANDS[program.band]
@@ -279,7 +288,6 @@ class _Host:
             tslpi=int(rng.choice(program.tslpi)),
             vsize=float(rng.choice(program.vsize)),
             rsize=rsize,
-            born=self.snapshot,
         )
 
     def _spawn_pid(self) -> int:
@@ -299,7 +307,7 @@ class _Host:
         return int(self.rng.geometric(1.0 / max(mean, 1.0)))
 
     def _spawn(self, spawner: Spawner) -> None:
-        rate = spawner.rate.get(self.machine, 0.0)
+        rate = spawner.rate.get(self.like, 0.0)
         if rate <= 0:
             return
         starts = int(self.rng.poisson(rate)) if rate >= 1 else int(self.rng.random() < rate)
@@ -325,8 +333,9 @@ class _Host:
                 self.processes.append(process)
 
     # -- attacks --------------------------------------------------------------------
-    def _below_target(self, stream: Stream) -> bool:
-        return self.attack_rows[stream] < self.attack_share[stream] * max(self.rows[stream], 1)
+    def _below_target(self, stream: Stream, margin: float = 1.0) -> bool:
+        target = self.attack_share[stream] * margin
+        return self.attack_rows[stream] < target * max(self.rows[stream], 1)
 
     def _attack_step(self) -> None:
         rng = self.rng
@@ -339,7 +348,12 @@ class _Host:
                 process.attack = None
             self.episode = episode = None
         if episode is None:
-            if self.attack_share["process"] <= 0 or not self._below_target("process"):
+            # An attack, once started, runs to its end: start the next one a little below
+            # the process target so that the last one's overshoot lands near it; the memory
+            # view (fewer attack types, fewer rows) may ask for one when far below its own.
+            if self.attack_share["process"] <= 0:
+                return
+            if not (self._below_target("process", 0.9) or self._below_target("memory", 0.7)):
                 return
             if rng.random() >= EPISODE_START_P:
                 return
@@ -411,7 +425,7 @@ class _Host:
         first = not process.seen_process
         process.seen_process = True
         # Machine 4's atop did not record the status column: "-" on every live row.
-        status = "-" if self.machine == 4 else "N" if first and process.spawned else "0"
+        status = "-" if self.like == 4 else "N" if first and process.spawned else "0"
         pri = program.pri
         nice = abs(pri - 120)  # as written in the files: the sign is lost
         return [
@@ -478,7 +492,7 @@ class _Host:
     def step(self) -> tuple[list[Row], list[Row], list[str], list[str]]:
         """Advance one snapshot; return its process rows, memory rows and their types."""
         rng = self.rng
-        for spawner in SPAWNERS:
+        for spawner in (*SPAWNERS, *HELPERS):
             self._spawn(spawner)
         if rng.random() < KWORKER_REPLACE_P:
             kworkers = [p for p in self.processes if p.cmd.startswith("kworker/") and not p.dies]
@@ -547,7 +561,8 @@ class _Host:
                 and rng.random() < (1.0 if self._below_target("memory") else 0.2)
             )
             for index in sorted(int(i) for i in picked):
-                attack = episode if collateral and rng.random() < COLLATERAL_P * 2.5 else None
+                affected = collateral and rng.random() < COLLATERAL_P * MEMORY_COLLATERAL_FACTOR
+                attack = episode if affected else None
                 kind = attack.type if attack else NORMAL
                 memory_rows.append((self._memory_row(memory_pool[index], attack), kind))
 
@@ -609,13 +624,11 @@ def simulate_host(
 
 
 # -- files ------------------------------------------------------------------------------
-def _host_rngs(seed: int, machines: Sequence[int], purpose: int) -> list[np.random.Generator]:
-    # One independent stream per (purpose, machine): adding a machine does not change the
-    # rows of the others, and the labelled files do not repeat the streaming rows.
-    root = np.random.SeedSequence([seed, purpose])
-    return [np.random.default_rng(child) for child in root.spawn(max(machines) + 1)][
-        : max(machines) + 1
-    ]
+def _host_rng(seed: int, machine: int, purpose: int) -> np.random.Generator:
+    # One independent stream per (seed, purpose, machine): adding a machine does not change
+    # the rows of the others, and the labelled files (purpose 1) do not repeat the
+    # streaming rows (purpose 0).
+    return np.random.default_rng(np.random.SeedSequence([seed, purpose, machine]))
 
 
 def machine_rows(machines: Sequence[int], rows_per_machine: int | None) -> dict[int, int]:
@@ -685,30 +698,29 @@ def generate(
     total = sum(lengths.values()) + labelled_per_machine * len(machines)
     bar = tqdm(total=total, unit="rows", desc="generating", disable=not progress)
     with bar:
-        streaming_rngs = _host_rngs(seed, machines, purpose=0)
         streaming = {
             m: simulate_host(
                 m,
                 lengths[m],
-                rng=streaming_rngs[m],
+                rng=_host_rng(seed, m, purpose=0),
                 attack_share=STREAMING_ATTACK_SHARE,
                 progress=bar,
             )
             for m in machines
         }
-        labelled_rngs = _host_rngs(seed, machines, purpose=1)
         labelled = {
             m: simulate_host(
                 m,
                 labelled_per_machine,
-                rng=labelled_rngs[m],
+                rng=_host_rng(seed, m, purpose=1),
                 attack_share=LABELLED_ATTACK_SHARE,
                 progress=bar,
             )
             for m in machines
         }
     _write_streaming(files, streaming)
-    _write_labelled(files, labelled, labelled_total, np.random.default_rng([seed, 2]))
+    quirks = np.random.default_rng([seed, 2])  # the labelled files' quirks: their own stream
+    _write_labelled(files, labelled, labelled_total, quirks)
     return files
 
 

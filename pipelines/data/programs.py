@@ -27,13 +27,13 @@ PidBand = Literal["system", "desktop", "tools", "kernel"]
 PID_BANDS: Final[dict[PidBand, tuple[int, int]]] = {
     # Boot-time services get low PIDs, the desktop session the next range, tools started by
     # the testbed operators (atop, drone, ostinato) later ones; kernel workers are anywhere.
-    "system": (1000, 2000),
-    "desktop": (2100, 3400),
-    "tools": (3000, 4400),
+    "system": (1350, 2000),
+    "desktop": (2400, 3200),
+    "tools": (3100, 4400),
     "kernel": (3000, 5200),
 }
 
-FIRST_SPAWNED_PID: Final = 3900
+FIRST_SPAWNED_PID: Final = 4200
 """Processes started during the capture get PIDs from here upwards (median real PID ≈ 3k)."""
 
 FINISHED_NAME_CHARS: Final = 12
@@ -241,7 +241,7 @@ KWORKER_Q_PROCESS: Final = 0.16
 KWORKER_Q_MEMORY: Final = 0.30
 KWORKER_REPLACE_P: Final = 0.02
 
-SPAWNED_VISIBLE_P: Final = 0.6
+SPAWNED_VISIBLE_P: Final = 0.45
 """Chance a short-lived process is ever active enough to be listed by one view: most show in
 only one of the two views (the real streams share few keys)."""
 """Chance per snapshot that one kernel worker exits and a new one (new PID) takes over."""
@@ -303,17 +303,17 @@ SPAWNERS: Final[tuple[Spawner, ...]] = (
         finished_minflt=1121, companion="nm-dhcp-client", exit_code=15,
     ),
     Spawner(
-        "sh", _rate(0.035), (1, 1), 1.3, 0.4, 0.4, 0.7, 0.6,
+        "sh", _rate(0.035), (1, 1), 1.3, 0.4, 0.4, 0.7, 0.3,
         P("sh", "tools", 1, 0, 0, (1,), 0.06, 0.59, 0.08, 110, (4444.0,), 648, 0.0, 330),
         finished_minflt=334,
     ),
     Spawner(
-        "cron", _rate(0.02), (1, 1), 1.0, 0.2, 0.3, 0.6, 0.6,
+        "cron", _rate(0.02), (1, 1), 1.0, 0.2, 0.3, 0.6, 0.3,
         P("cron", "tools", 1, 0, 0, (1,), 0.0, 0.97, 0.01, 37, (23652.0,), 1028, 0.1, 6),
         finished_minflt=6,
     ),
     Spawner(
-        "dpkg", _rate(0.0, m5=0.04, m6=0.05), (1, 2), 1.0, 0.0, 0.0, 0.7, 0.6,
+        "dpkg", _rate(0.0, m5=0.04, m6=0.05), (1, 2), 1.0, 0.0, 0.0, 0.7, 0.25,
         P("dpkg", "tools", 1, 0, 0, (1,), 0.0, 0.9, 0.01, 240, (18772.0,), 4520, 0.0, 576),
         finished_minflt=576,
     ),
@@ -347,4 +347,23 @@ SPAWNERS: Final[tuple[Spawner, ...]] = (
           199, (51980.0,), 1416, 0.0, 134),
         finished_minflt=273,
     ),
+)  # fmt: skip
+
+HELPER_NAMES: Final[tuple[str, ...]] = (
+    "debian-sa1", "apport-checkreports", "grep", "sed", "run-parts", "ls", "cat", "sleep",
+    "expr", "date", "awk", "logrotate", "gzip", "update-motd-fsck", "landscape-sysinfo",
+    "lsb_release", "dirname", "basename", "who", "id",
+)  # fmt: skip
+HELPER_RATE: Final = 0.012
+"""Starts per snapshot of each helper: cron jobs and scripts that run for a moment, mostly
+seen only as a finished ``<name>`` row of the process view (the real hosts have ~180
+distinct CMDs, most of them such one-offs)."""
+
+HELPERS: Final[tuple[Spawner, ...]] = tuple(
+    Spawner(
+        name[:14], _rate(HELPER_RATE), (1, 1), 1.0, 0.25, 0.1, 0.8, 0.15,
+        P(name[:14], "tools", 1, 0, 0, (0,), 0.3, 0.6, 0.02, 24, (7452.0,), 712, 0.0, 120),
+        finished_minflt=150,
+    )
+    for name in HELPER_NAMES
 )  # fmt: skip

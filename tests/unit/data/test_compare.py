@@ -107,3 +107,40 @@ def test_compare_library_raises_parse_error_for_missing_column(tmp_path: Path) -
     bad.write_text("sequence,machine,PID\n1,4,10\n")
     with pytest.raises(ParseError, match="line 1"):
         compare_files(bad, bad)
+
+
+def test_cli_generates_then_compares_as_json(tmp_path: Path) -> None:
+    import json
+
+    runner = CliRunner()
+    out = tmp_path / "set"
+    made = runner.invoke(
+        main,
+        ["data", "generate", "--out", str(out), "--seed", "3", "--machines", "4,6",
+         "--rows-per-machine", "300", "--labelled-rows", "200"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert len(made.output.splitlines()) == 6
+    process, memory = out / "Streaming_Linux_process.csv", out / "Streaming_Linux_memory.csv"
+    compared = runner.invoke(
+        main,
+        ["data", "compare", str(process), str(process), "--pair", str(memory), str(memory),
+         "--json", "--check"],
+    )  # fmt: skip
+    assert compared.exit_code == 0, compared.output
+    report = json.loads(compared.output)
+    assert report["machines"] == [4, 6] and report["ok"] is True
+    assert {d["name"] for d in report["joint"]} == {
+        "distinct_pids_per_cmd",
+        "rows_per_pid",
+        "shared_keys_both_streams",
+    }
+    assert all(d["value"] == 0 for d in report["columns"] if d["measure"] == "ks")
+
+
+def test_cli_rejects_a_bad_machine_list(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["data", "generate", "--out", str(tmp_path), "--machines", "4,x"]
+    )
+    assert result.exit_code == 2
+    assert "machine ids" in result.output

@@ -199,3 +199,18 @@ def test_demo_data_is_generated_once(tmp_path: Path) -> None:
     assert ensure_demo_data(settings) == folder
     assert made.process.stat().st_mtime_ns == stamp
     assert made.labelled_memory.is_file()
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "assets" / "fixtures" / "synthetic"
+
+
+def test_committed_fixtures_are_what_the_generator_makes(tmp_path: Path) -> None:
+    """The tiny committed set must be reproducible (command in its README)."""
+    made = generate(tmp_path, seed=7, rows_per_machine=60, labelled_rows=300)
+    for path in (made.process, made.memory, made.process_labels, made.memory_labels,
+                 made.labelled_process, made.labelled_memory):  # fmt: skip
+        committed = FIXTURES / path.name
+        assert committed.read_bytes() == path.read_bytes(), (
+            f"{committed} is stale: regenerate it with the command in {FIXTURES / 'README.md'}"
+        )
+        assert len(committed.read_text().splitlines()) <= 400
