@@ -49,6 +49,10 @@ def test_bounded_run_reports_json_progress_and_a_summary_that_matches_the_topic(
     assert (summary["cycles"], summary["errors"], summary["reason"]) == (3, 0, "cycles")
     records = consume(topic, summary["total_acked"])
     assert len(records) == summary["total_acked"] == summary["total_sent"]
+    # Wall clock (the default): one ts per cycle, increasing, close to now.
+    stamps = list(dict.fromkeys(value["ts"] for _, value in records))
+    assert len(stamps) == 3 and stamps == sorted(stamps)
+    assert abs(stamps[-1] - time.time()) < 300
     per_machine: dict[str, int] = {}
     for key, value in records:
         per_machine[key.decode()] = per_machine.get(key.decode(), 0) + 1
