@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipelines.config import Settings, replace
+from pipelines.config import Settings
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.training.card import ModelCard
 
@@ -80,10 +80,10 @@ def train_command(
         echo(f"[{time.perf_counter() - started:6.1f} s {fraction:4.0%}] {message}")
 
     # Training needs no Kafka connector; Spark's console progress bars would garble the
-    # lines above.
-    quiet = replace(
-        settings,
-        {"spark.extra": {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}},
+    # lines above. (model_copy, not config.replace: Spark keys contain dots.)
+    extra = {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}
+    quiet = settings.model_copy(
+        update={"spark": settings.spark.model_copy(update={"extra": extra})}
     )
     progress("starting Spark", 0.0)
     spark = build_spark_session(
