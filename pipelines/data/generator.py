@@ -9,10 +9,11 @@ DHCP helpers, shells and kernel workers come and go, and a process that exits sh
 for a while; their rows are the ground truth.
 
 Both views of one snapshot come from the same processes, and the memory view gets
-5/6 as many rows as the process view: the producers replay ~30 process rows per 5 s and
-~50 memory rows per 10 s (SPEC §3), so row *i* of the process file and row *5i/6* of the
-memory file are sent at about the same time and an attacking process's rows in the two
-streams stay within the detector's 30 s correlation window (SPEC §5 step 7b).
+7/8 as many rows as the process view: the producers replay ~30 process rows per 5 s and
+~52.5 memory rows (50 sent + 2.5 held back) per 10 s (SPEC §3), so row *i* of the process
+file and row *7i/8* of the memory file are sent at about the same time, and an attacking
+process's rows in the two streams stay within the detector's 30 s correlation window
+(SPEC §5 step 7b).
 
 Pure Python + numpy; deterministic for a seed; files are written at the edge
 (:func:`generate`).
@@ -30,6 +31,7 @@ from typing import Final
 import numpy as np
 from tqdm import tqdm
 
+from pipelines.config import CycleSettings, ReplaySettings
 from pipelines.data.attacks import ATTACKS, AttackProfile
 from pipelines.data.programs import (
     ATOP,
@@ -62,10 +64,18 @@ from pipelines.schema.columns import (
 DEFAULT_SEED: Final = 7
 DEFAULT_MACHINES: Final[tuple[int, ...]] = (4, 5, 6, 7, 8)
 
-PROCESS_ROWS_PER_S: Final = 30 / 5
-"""Mean replay rate of the process producer: 10..50 rows every 5 s."""
-MEMORY_ROWS_PER_S: Final = 50 / 10
-"""Mean replay rate of the memory producer: 20..80 rows every 10 s."""
+
+def replay_rows_per_s(cycle: CycleSettings) -> float:
+    """Mean rows per second a producer takes from one machine's file (SPEC §3): the mean
+    X plus the mean Y of held-back rows (they advance the cursor too), per cycle period."""
+    rows = (cycle.rows_min + cycle.rows_max) / 2 + (cycle.late_rows_min + cycle.late_rows_max) / 2
+    return rows / cycle.cycle_period_s
+
+
+PROCESS_ROWS_PER_S: Final = replay_rows_per_s(ReplaySettings().process)
+"""Default process replay: 10..50 rows every 5 s, 6 rows/s."""
+MEMORY_ROWS_PER_S: Final = replay_rows_per_s(ReplaySettings().memory)
+"""Default memory replay: 20..80 rows plus 0..5 held-back rows every 10 s, 5.25 rows/s."""
 MEMORY_ROWS_PER_PROCESS_ROW: Final = MEMORY_ROWS_PER_S / PROCESS_ROWS_PER_S
 """Memory rows per process row of one snapshot, so both streams replay in step."""
 
@@ -88,7 +98,7 @@ STREAMING_ATTACK_SHARE: Final[dict[Stream, float]] = {"process": 0.10, "memory":
 LABELLED_ATTACK_SHARE: Final[dict[Stream, float]] = {"process": 0.15, "memory": 0.10}
 """Share of attack rows in the labelled files (SPEC §2.2: ≈15 % and ≈10 %)."""
 DEFAULT_LABELLED_ROWS: Final = 20_000
-"""Rows of the labelled process file (the memory file gets 5/6 as many)."""
+"""Rows of the labelled process file (the memory file gets 7/8 as many)."""
 
 EPISODE_SNAPSHOTS: Final = (6, 16)
 """An attack lasts 24–64 s: long enough to be seen by both views within 30 s."""
@@ -595,7 +605,7 @@ def simulate_host(
     Args:
         machine: the machine id (4–8 behave like the reference hosts; others like 5).
         process_rows: rows of the process view to produce; the memory view gets about
-            5/6 as many (:data:`MEMORY_ROWS_PER_PROCESS_ROW`), cut at the same snapshot.
+            7/8 as many (:data:`MEMORY_ROWS_PER_PROCESS_ROW`), cut at the same snapshot.
         rng: the host's random generator (the only source of randomness).
         attack_share: target share of attack rows per stream (0 disables attacks).
         progress: a tqdm bar advanced by the process rows made, if any.
@@ -679,9 +689,9 @@ def generate(
         machines: machine ids to simulate (4–8 mimic the reference hosts).
         rows_per_machine: process rows of a full-length host (default 7,400); each
             machine gets its share of it (:data:`MACHINE_LENGTH`, machine 6 ≈ 1/5) and
-            about 5/6 as many memory rows.
+            about 7/8 as many memory rows.
         labelled_rows: rows of the labelled process file (default 20,000), spread over
-            the machines; the labelled memory file gets about 5/6 as many.
+            the machines; the labelled memory file gets about 7/8 as many.
         progress: show a tqdm progress bar (for large outputs).
 
     Returns:
