@@ -245,7 +245,7 @@ class _Host:
     ) -> None:
         self.machine = machine
         # Hosts other than the reference ones (4–8) run what machine 5 runs.
-        self.like = machine if machine in MACHINE_LENGTH else TYPICAL_MACHINE
+        self.reference_host = machine if machine in MACHINE_LENGTH else TYPICAL_MACHINE
         self.rng = rng
         self.attack_share = attack_share
         self.next_pid = FIRST_SPAWNED_PID + int(rng.integers(0, 300))
@@ -263,11 +263,11 @@ class _Host:
     # -- roster ---------------------------------------------------------------------
     def _boot(self) -> None:
         used: set[int] = set()
-        roster: list[tuple[Program, int]] = [(ATOP, ATOP_INSTANCES[self.like])]
+        roster: list[tuple[Program, int]] = [(ATOP, ATOP_INSTANCES[self.reference_host])]
         roster += [
             (program, program.instances)
             for program in DAEMONS
-            if program.machines is None or self.like in program.machines
+            if program.machines is None or self.reference_host in program.machines
         ]
         for program, instances in roster:
             low, high = PID_BANDS[program.band]
@@ -317,7 +317,7 @@ class _Host:
         return int(self.rng.geometric(1.0 / max(mean, 1.0)))
 
     def _spawn(self, spawner: Spawner) -> None:
-        rate = spawner.rate.get(self.like, 0.0)
+        rate = spawner.rate.get(self.reference_host, 0.0)
         if rate <= 0:
             return
         starts = int(self.rng.poisson(rate)) if rate >= 1 else int(self.rng.random() < rate)
@@ -435,7 +435,7 @@ class _Host:
         first = not process.seen_process
         process.seen_process = True
         # Machine 4's atop did not record the status column: "-" on every live row.
-        status = "-" if self.like == 4 else "N" if first and process.spawned else "0"
+        status = "-" if self.reference_host == 4 else "N" if first and process.spawned else "0"
         pri = program.pri
         nice = abs(pri - 120)  # as written in the files: the sign is lost
         return [
@@ -505,7 +505,9 @@ class _Host:
         for spawner in (*SPAWNERS, *HELPERS):
             self._spawn(spawner)
         if rng.random() < KWORKER_REPLACE_P:
-            kworkers = [p for p in self.processes if p.cmd.startswith("kworker/") and not p.dies]
+            kworkers = [
+                p for p in self.processes if p.cmd.startswith("kworker/") and p.dies is None
+            ]
             if kworkers:
                 kworkers[int(rng.integers(len(kworkers)))].dies = self.snapshot
                 self._start_kworker(spawned=True)

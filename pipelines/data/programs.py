@@ -89,7 +89,7 @@ def _on(*machines: int) -> frozenset[int]:
     return frozenset(machines)
 
 
-P = Program
+P = Program  # short name for the tables below
 # fmt: off
 DAEMONS: Final[tuple[Program, ...]] = (
     # cmd, band, instances, q_process, q_memory, tslpi, p_running, p_cpu_zero, cpu_median,
