@@ -89,9 +89,12 @@ def _coerce(value: str) -> Any:
 
 # -- setup -----------------------------------------------------------------------------
 @main.command()
+@click.option(
+    "--no-models", is_flag=True, help="Do not train the default models when they are missing."
+)
 @click.pass_context
-def setup(ctx: click.Context) -> None:
-    """Resolve the broker and Spark connector jars from Maven Central (once)."""
+def setup(ctx: click.Context, no_models: bool) -> None:
+    """Resolve the jars from Maven Central (once); train the default models if missing."""
     from pipelines.broker.embedded import resolve_broker_jars
     from pipelines.detector.session import resolve_connector_jars
 
@@ -100,6 +103,10 @@ def setup(ctx: click.Context) -> None:
     connector_jars = resolve_connector_jars(settings)
     click.echo(f"broker jars:    {len(broker_jars)} in {broker_jars[0].parent}")
     click.echo(f"connector jars: {len(connector_jars)} in {connector_jars[0].parent}")
+    if not no_models:
+        from pipelines.training.console import ensure_models_command
+
+        ensure_models_command(settings, echo=click.echo)
 
 
 # -- broker ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import panel as pn
 from workbench.feeds import WorkbenchState
 from workbench.tabs.broker import broker_tab
 from workbench.tabs.live import live_tab
+from workbench.tabs.models import models_tab
 from workbench.tabs.producers import producers_tab
 
 TITLE = "StopHacking workbench"
@@ -23,6 +24,7 @@ def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
         "Producers": producers_tab(state.producers),
         "Process": live_tab(state.live.process),
         "Memory": live_tab(state.live.memory),
+        "Models": models_tab(state.models),
     }
 
 

@@ -23,7 +23,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.schema.columns import Stream
+from pipelines.schema.columns import STREAMS, Stream
 
 CARD_JSON: Final = "model_card.json"
 CARD_MARKDOWN: Final = "model_card.md"
@@ -175,8 +175,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def card_markdown(card: ModelCard) -> str:
-    """The card as Markdown, for people (the Models tab and the model folder)."""
+def card_markdown(card: ModelCard, *, with_images: bool = True) -> str:
+    """The card as Markdown, for people (the model folder, and the Models tab without images).
+
+    Args:
+        card: the card.
+        with_images: end with links to the ROC and PR pictures beside the card file.
+    """
     m = card.test_metrics
     cm = m.confusion_matrix
     data = card.training_data
@@ -233,9 +238,9 @@ def card_markdown(card: ModelCard) -> str:
         f"- Files (SHA-256 over all: `{data.sha256[:16]}…`):",
         *[f"  - `{f.path}` ({f.bytes} bytes, `{f.sha256[:16]}…`)" for f in data.files],
         "",
-        f"![ROC curve]({card.roc_png}) ![Precision-recall curve]({card.pr_png})",
-        "",
     ]
+    if with_images:
+        lines += [f"![ROC curve]({card.roc_png}) ![Precision-recall curve]({card.pr_png})", ""]
     return "\n".join(lines)
 
 
@@ -324,3 +329,12 @@ def describe_model_folder(path: Path) -> ModelFolderInfo:
 def default_model_path(models_dir: Path, stream: Stream) -> Path:
     """Where ``stophacking train`` writes (and the detector loads) ``stream``'s model."""
     return models_dir / MODEL_FOLDER_NAMES[stream]
+
+
+def missing_models(models_dir: Path) -> list[Stream]:
+    """The streams whose default model folder under ``models_dir`` is absent or unusable."""
+    return [
+        stream
+        for stream in STREAMS
+        if not describe_model_folder(default_model_path(models_dir, stream)).is_pipeline_model
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipelines.config import Settings
 from pipelines.schema.columns import STREAMS, Stream
@@ -33,6 +34,47 @@ def metrics_table(cards: dict[Stream, ModelCard]) -> str:
     return "\n".join(lines)
 
 
+def _quiet_spark(settings: Settings) -> Any:
+    """A session for training: no Kafka connector, no console progress bars."""
+    from pipelines.detector.session import build_spark_session
+
+    # model_copy, not config.replace: Spark keys contain dots.
+    extra = {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}
+    quiet = settings.model_copy(
+        update={"spark": settings.spark.model_copy(update={"extra": extra})}
+    )
+    return build_spark_session(
+        quiet, app_name=f"{settings.spark.app_name}-training", with_kafka=False
+    )
+
+
+def ensure_models_command(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
+    """Train the default models on the demo data when missing (``stophacking setup``).
+
+    Returns:
+        The exit code (0).
+    """
+    from pipelines.training.card import missing_models
+
+    missing = missing_models(settings.models_dir)
+    if not missing:
+        echo(f"models:         present in {settings.models_dir}")
+        return 0
+    from pipelines.training.trainer import ensure_models
+
+    echo(f"models:         {', '.join(missing)} missing: training on the generated demo data")
+    started = time.perf_counter()
+
+    def progress(message: str, fraction: float) -> None:
+        echo(f"[{time.perf_counter() - started:6.1f} s {fraction:4.0%}] {message}")
+
+    ensure_models(settings, progress=progress, spark=_quiet_spark(settings))
+    echo(
+        f"models:         trained in {time.perf_counter() - started:.0f} s ({settings.models_dir})"
+    )
+    return 0
+
+
 def train_command(
     settings: Settings,
     *,
@@ -58,7 +100,6 @@ def train_command(
     Returns:
         The exit code (0).
     """
-    from pipelines.detector.session import build_spark_session
     from pipelines.training.pipeline import DEFAULT_FAMILIES
     from pipelines.training.trainer import DEFAULT_SEED, train_models
 
@@ -79,16 +120,8 @@ def train_command(
     def progress(message: str, fraction: float) -> None:
         echo(f"[{time.perf_counter() - started:6.1f} s {fraction:4.0%}] {message}")
 
-    # Training needs no Kafka connector; Spark's console progress bars would garble the
-    # lines above. (model_copy, not config.replace: Spark keys contain dots.)
-    extra = {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}
-    quiet = settings.model_copy(
-        update={"spark": settings.spark.model_copy(update={"extra": extra})}
-    )
     progress("starting Spark", 0.0)
-    spark = build_spark_session(
-        quiet, app_name=f"{settings.spark.app_name}-training", with_kafka=False
-    )
+    spark = _quiet_spark(settings)
     run = train_models(
         settings,
         files,

@@ -57,7 +57,7 @@ from pipelines.training.card import (
     TrainingData,
     default_model_path,
     describe_files,
-    describe_model_folder,
+    missing_models,
     write_card,
 )
 from pipelines.training.curves import precision_recall_curve, roc_curve, save_curve_png
@@ -444,15 +444,6 @@ def train_models(
         )
         targets[stream] = target
     return TrainingRun(cards=cards, paths=targets, seconds=time.perf_counter() - started)
-
-
-def missing_models(models_dir: Path) -> list[Stream]:
-    """The streams whose default model folder is absent or not a pipeline model."""
-    return [
-        s
-        for s in STREAMS
-        if not describe_model_folder(default_model_path(models_dir, s)).is_pipeline_model
-    ]
 
 
 def ensure_models(

@@ -14,6 +14,7 @@ import threading
 from pipelines.config import Settings, load_settings
 from workbench.feeds.broker import BrokerFeed
 from workbench.feeds.live import LiveFeeds
+from workbench.feeds.models import ModelsFeed
 from workbench.feeds.producers import ProducersFeed
 
 
@@ -25,6 +26,7 @@ class WorkbenchState:
         self.broker = BrokerFeed(self.settings)
         self.producers = ProducersFeed(self.settings)
         self.live = LiveFeeds(self.settings)
+        self.models = ModelsFeed(self.settings)
 
     def shutdown(self) -> None:
         """Stop what this workbench started (called when the server unloads)."""
