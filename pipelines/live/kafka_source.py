@@ -294,7 +294,7 @@ class KafkaSource:
                 self._set_status(ready=True)
             batch = self._batch(records, at)
             if batch:
-                self.out.put(batch)
+                self._hand_over(batch)
                 self._set_status(messages=self.status.messages + len(batch))
                 last_contact = time.monotonic()
                 self._report_up()
@@ -305,6 +305,16 @@ class KafkaSource:
                 else:
                     self._report_down("no answer")
                 last_contact = time.monotonic()
+
+    def _hand_over(self, batch: list[Arrival]) -> None:
+        # A bounded queue that is full means the pipeline lags: wait (back-pressure on
+        # the consumer, which simply polls later) but stay responsive to stop().
+        while not self._stop.is_set():
+            try:
+                self.out.put(batch, timeout=self.poll_timeout_s)
+                return
+            except queue.Full:
+                continue
 
     def _batch(self, records: dict[TopicPartition, list[Any]], at: float) -> list[Arrival]:
         batch: list[Arrival] = []

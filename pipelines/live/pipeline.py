@@ -50,6 +50,8 @@ before g and are still on their way through the queue are counted in it."""
 BATCH_S = 0.5
 """Sample frames are collected this long before one Buffer send (one redraw)."""
 MAX_FRAMES_PER_SEND = 64
+QUEUE_BATCHES = 1_000
+"""Consumer batches waiting for the pipeline at most (memory bound; the consumer waits)."""
 CHART_MACHINES = 8
 """The Buffer holds ``max_samples x CHART_MACHINES`` rows: the full series of 8 machines."""
 X_LABEL = "time (UTC)"
@@ -260,7 +262,7 @@ class LiveCounts:
             clock=clock,
         )
         self.title = f"{stream.capitalize()} records per machine"
-        self.queue: queue.Queue[list[Arrival]] = queue.Queue()
+        self.queue: queue.Queue[list[Arrival]] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.buffer = hv.streams.Buffer(
             empty_frame(), length=live.max_samples * CHART_MACHINES, index=False
         )
