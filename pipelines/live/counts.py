@@ -40,8 +40,17 @@ RESOLUTION_PER_SAMPLE = 5
 DEFAULT_MAX_SAMPLES = 17_280
 DEFAULT_MAX_MACHINES = 256
 TOO_MANY_MACHINES = "too many machines"
-_EPSILON = 1e-9
-"""Absorbs float noise when a time that is a multiple of the resolution is divided by it."""
+_RELATIVE_TOLERANCE = 1e-12
+"""Unix times divided by a period are ~1e9-1e10, where one float step is ~1e-6: a time
+that is a multiple of the period must land on the grid index, not one beside it."""
+
+
+def _grid(quotient: float) -> float:
+    """``quotient`` snapped to the nearest integer when float noise is all that separates them."""
+    nearest = round(quotient)
+    if abs(quotient - nearest) <= _RELATIVE_TOLERANCE * max(1.0, abs(quotient)):
+        return float(nearest)
+    return quotient
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,7 @@ class TrailingCounts:
             The new samples, oldest first (empty when none is due yet).
         """
         when = self.clock() if now is None else now
-        latest = math.floor(when / self.sample_s + _EPSILON)
+        latest = math.floor(_grid(when / self.sample_s))
         if self._last_sample_index is None:
             first = latest
         else:
@@ -242,7 +251,7 @@ class TrailingCounts:
     # -- internals -----------------------------------------------------------------------
     def _bucket_of(self, t: float) -> int:
         # Right-closed buckets ((k-1)·r, k·r]: index = ceil(t / r).
-        return math.ceil(t / self.resolution_s - _EPSILON)
+        return math.ceil(_grid(t / self.resolution_s))
 
     def _prune(self, newest: int) -> None:
         # Samples never look back more than one window before the newest arrival (the

@@ -156,3 +156,18 @@ def test_catch_up_after_a_stall_is_capped_at_one_window() -> None:
 def test_rejects_non_positive_periods(window_s: float, sample_s: float) -> None:
     with pytest.raises(ValueError, match="must be > 0"):
         TrailingCounts(window_s=window_s, sample_s=sample_s)
+
+
+@pytest.mark.parametrize("sample_s", [0.3, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0])
+def test_window_edges_are_exact_at_grid_times_of_real_unix_epochs(sample_s: float) -> None:
+    # Around 1e9 s one float step is ~1e-7 s: grid times must not slip a bucket.
+    window_s = 12 * sample_s
+    for k in range(200):
+        counts = TrailingCounts(window_s, sample_s=sample_s)
+        at = (3_591_706_000 + k) * sample_s
+        step = counts.resolution_s
+        counts.add("now", at=at)
+        counts.add("after", at=at + step / 2)
+        counts.add("edge", at=at - window_s)
+        counts.add("inside", at=at - window_s + step)
+        assert counts.snapshot(at) == {"after": 0, "edge": 0, "inside": 1, "now": 1}, (k, at)
