@@ -9,16 +9,15 @@ streaming outputs must equal their batch recomputations exactly.
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,9 +39,10 @@ from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMING_COLUMNS, STREAMS, Stream
 
 START_TS = 1_700_000_000.0
-ROWS_PER_MACHINE = 30
 CYCLES = 2
 COUNTS_TABLE = "attack_counts_e2e"
+UNSCORABLE: dict[Stream, str] = {"process": "CPU", "memory": "MEM"}
+"""A nullable column each provided model reads."""
 
 
 @dataclass
@@ -53,34 +53,6 @@ class Run:
     topics: DetectorTopics
     injected: dict[Stream, dict[int, str | None]]  # offset → expected quarantine reason
     statuses: list[BatchStatus]
-
-
-def _tiny_files(shared_dir: Path, folder: Path) -> dict[Stream, Path]:
-    """30 rows per machine per stream from the real sample, memory rows chosen to share
-    programs (machine, CMD, PID) with the process rows so that 7b can pair them."""
-    real = shared_dir / "data" / "real"
-    by_stream: dict[Stream, list[dict[str, str]]] = {}
-    for stream in STREAMS:
-        with (real / f"Streaming_Linux_{stream}.sample.csv").open(newline="") as handle:
-            by_stream[stream] = list(csv.DictReader(handle))
-    process: list[dict[str, str]] = []
-    for machine in sorted({r["machine"] for r in by_stream["process"]}):
-        process += [r for r in by_stream["process"] if r["machine"] == machine][:ROWS_PER_MACHINE]
-    programs = {(r["machine"], r["CMD"], r["PID"]) for r in process}
-    memory: list[dict[str, str]] = []
-    for machine in sorted({r["machine"] for r in by_stream["memory"]}):
-        rows = [r for r in by_stream["memory"] if r["machine"] == machine]
-        shared = [r for r in rows if (r["machine"], r["CMD"], r["PID"]) in programs][:20]
-        others = [r for r in rows if r not in shared][: ROWS_PER_MACHINE - len(shared)]
-        memory += sorted(shared + others, key=lambda r: int(r["sequence"]))
-    paths: dict[Stream, Path] = {}
-    for stream, rows in (("process", process), ("memory", memory)):
-        paths[stream] = folder / f"{stream}.csv"
-        with paths[stream].open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(STREAMING_COLUMNS[stream]))
-            writer.writeheader()
-            writer.writerows(rows)
-    return paths
 
 
 def _good_record(stream: Stream, **changes: Any) -> dict[str, Any]:
@@ -102,6 +74,13 @@ def _inject(kafka_settings: Any, topic: str, stream: Stream) -> dict[int, str | 
         (
             json.dumps(_good_record(stream, sequence=900_002, PID="12x")).encode(),
             "column PID: not a number (value '12x')",
+        ),
+        # A placeholder in a model input: typed as null, so the model cannot score it.
+        (
+            json.dumps(
+                _good_record(stream, sequence=900_005, **{UNSCORABLE[stream]: "-"})
+            ).encode(),
+            f"null in {UNSCORABLE[stream]}",
         ),
         # One array message of two good records, numbers as strings in the second.
         (
@@ -130,6 +109,7 @@ def run(
     broker_settings: Settings,
     spark: SparkSession,
     shared_dir: Path,
+    tiny_files: dict[Stream, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Run]:
     root = tmp_path_factory.mktemp("detector")
@@ -143,13 +123,12 @@ def run(
         alerts=f"test.alerts.{suffix}",
     )
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
-    files = _tiny_files(shared_dir, root)
     injected: dict[Stream, dict[int, str | None]] = {}
     for stream in STREAMS:
         with Replayer(
             broker_settings,
             stream,
-            file=files[stream],
+            file=tiny_files[stream],
             seed=11,
             max_rate=True,
             clock="simulated",
@@ -183,31 +162,6 @@ def run(
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _produced(run: Run, stream: Stream) -> list[tuple[int, int, dict[str, Any] | None]]:
-    """Every record on the source topic as (offset, record_index, JSON object or None)."""
-    kafka = run.detector.settings.kafka
-    consumer = KafkaConsumer(
-        run.topics.source(stream),
-        **kafka_io.client_config(kafka, auto_offset_reset="earliest", enable_auto_commit=False),
-        consumer_timeout_ms=5_000,
-    )
-    end = kafka_io.topic_end_offsets(kafka, run.topics.source(stream))[0]
-    records: list[tuple[int, int, dict[str, Any] | None]] = []
-    try:
-        for message in consumer:
-            try:
-                value = json.loads(message.value)
-            except ValueError:
-                value = None
-            items = value if isinstance(value, list) else [value]
-            records += [(message.offset, i, item) for i, item in enumerate(items)]
-            if message.offset >= end - 1:
-                break
-    finally:
-        consumer.close()
-    return records
-
-
 def _identity(record: dict[str, Any]) -> tuple[str, int, int, int]:
     return (str(record["run_id"]), int(record["machine"]), int(record["pass"]),
             int(record["sequence"]))  # fmt: skip
@@ -242,9 +196,9 @@ def _same_rows(left: DataFrame, right: DataFrame) -> None:
 # -- tests -----------------------------------------------------------------------------
 @pytest.mark.parametrize("stream", STREAMS)
 def test_every_produced_record_is_quarantined_or_cleaned_once(
-    run: Run, spark: SparkSession, stream: Stream
+    run: Run, spark: SparkSession, stream: Stream, topic_records: Callable[..., Any]
 ) -> None:
-    produced = _produced(run, stream)
+    produced = topic_records(run.detector.settings.kafka, run.topics.source(stream))
     quarantine = _quarantine(spark, run, stream)
     early = quarantine.filter(F.col(T.STAGE).isin(T.STAGE_DECODE, T.STAGE_PARSE))
     cleaned = _read(spark, run, CLEANED_DIR[stream])
@@ -286,7 +240,7 @@ def test_cleaned_records_are_score_quarantined_or_scored_once(
     scored = _read(spark, run, SCORED_DIR[stream])
     unscorable = _quarantine(spark, run, stream).filter(F.col(T.STAGE) == T.STAGE_SCORE)
     assert _places(cleaned) == sorted(_places(unscorable) + _places(scored))
-    assert scored.count() > 0
+    assert scored.count() > 0 and unscorable.count() > 0
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -308,8 +262,8 @@ def test_models_are_checked_before_any_query_starts(
 ) -> None:
     detector = Detector(
         broker_settings,
-        process_model=shared_dir / "models" / "provided" / "process_pipeline_model",
-        memory_model=tmp_path / "no-such-model",
+        process_model=tmp_path / "no-such-model",
+        memory_model=shared_dir / "models" / "provided" / "memory_pipeline_model",
         output_dir=tmp_path / "out",
         checkpoint_dir=tmp_path / "checkpoints",
         spark=spark,
