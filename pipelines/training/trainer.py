@@ -22,9 +22,11 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -425,24 +427,36 @@ def train_models(
         spark = build_spark_session(settings, app_name=f"{settings.spark.app_name}-training")
     folder = out_dir or settings.models_dir
     streams = [s for s in STREAMS if s in files]
-    cards: dict[Stream, ModelCard] = {}
-    targets: dict[Stream, Path] = {}
-    for index, stream in enumerate(streams):
+    targets = {stream: default_model_path(folder, stream) for stream in streams}
+    fractions = dict.fromkeys(streams, 0.0)
+    lock = threading.Lock()
 
-        def stream_progress(message: str, fraction: float, index: int = index) -> None:
-            progress(message, (index + fraction) / len(streams))
+    def reporter(stream: Stream) -> ProgressFn:
+        def report(message: str, fraction: float) -> None:
+            with lock:
+                fractions[stream] = fraction
+                progress(message, sum(fractions.values()) / len(streams))
 
-        target = default_model_path(folder, stream)
-        cards[stream] = train_stream(
-            spark,
-            stream,
-            [Path(p) for p in files[stream]],
-            target,
-            seed=seed,
-            families=families,
-            progress=stream_progress,
-        )
-        targets[stream] = target
+        return report
+
+    # The streams train concurrently: Spark ML fitting on small data is dominated by
+    # per-job latency on the driver, so two threads keep both local cores busy. Spark
+    # schedules the jobs of both threads on the one session.
+    with ThreadPoolExecutor(max_workers=len(streams), thread_name_prefix="training") as pool:
+        futures = {
+            stream: pool.submit(
+                train_stream,
+                spark,
+                stream,
+                [Path(p) for p in files[stream]],
+                targets[stream],
+                seed=seed,
+                families=families,
+                progress=reporter(stream),
+            )
+            for stream in streams
+        }
+        cards = {stream: future.result() for stream, future in futures.items()}
     return TrainingRun(cards=cards, paths=targets, seconds=time.perf_counter() - started)
 
 
