@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TextIO
 
 from pipelines.config import Settings
-from pipelines.detector.job import BatchStatus, Detector
+from pipelines.detector.health import BatchStatus
+from pipelines.detector.job import Detector
 from pipelines.replay.console import stop_on_signals
 
 EXIT_OK = 0
@@ -18,17 +19,20 @@ def status_line(status: BatchStatus, detector: Detector) -> str:
     """One line per ingest micro-batch: this batch's figures, then the running totals.
 
     Example: ``process batch 3: 120 records in 40 messages, 24.0 rec/s, 2 quarantined,
-    18 attacks | totals process 500/10q/200a memory 420/0q/150a``.
+    18 attacks, 5.0 s, lag 0, watermark 2026-…Z | totals process 500/10q/200a memory
+    420/0q/150a, 3 alerts``.
     """
     totals = detector.stats.per_stream
     summary = " ".join(
         f"{stream} {t.records}/{t.quarantined}q/{t.attacks}a" for stream, t in totals.items()
     )
+    lag = "?" if status.lag is None else str(status.lag)
     return (
         f"{status.stream} batch {status.batch_id}: {status.records} records in "
         f"{status.messages} messages, {status.records_per_s:.1f} rec/s, "
         f"{status.quarantined_total} quarantined, {status.attacks} attacks, "
-        f"{status.duration_s:.1f} s | totals {summary}"
+        f"{status.duration_s:.1f} s, lag {lag}, watermark {status.watermark or '-'} "
+        f"| totals {summary}, {detector.stats.alerts} alerts"
     )
 
 

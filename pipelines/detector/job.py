@@ -13,6 +13,11 @@
   window-counts topic.
 - 7b: both scored topics → :func:`transforms.attack_pairs` → ``process_memory_attack``
   parquet (file sink with checkpoint: exactly once).
+- alerts: the committed 7b pairs read back as a file stream → one alert per (machine,
+  CMD, PID, 2-minute window) → ``alerts/batch=<id>`` parquet and the alerts topic.
+
+After each ingest micro-batch a :class:`~pipelines.detector.health.BatchStatus` goes to
+the ``on_batch`` callback and a health record to the health topic.
 
 Models are loaded and checked against the cleaned schema before any query starts.
 """
@@ -29,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -47,6 +54,7 @@ from pyspark.sql.types import (
 from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms as T
+from pipelines.detector.health import BatchStatus, health_record
 from pipelines.detector.scoring import PREDICTION, load_pipeline_model, score
 from pipelines.detector.session import build_spark_session
 from pipelines.errors import ConfigError
@@ -91,6 +99,7 @@ class DetectorTopics:
     memory_scored: str
     window_counts: str
     alerts: str
+    health: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorTopics:
@@ -102,6 +111,7 @@ class DetectorTopics:
             memory_scored=SCORED_TOPIC_TEMPLATE.format(stream="memory"),
             window_counts=topics.window_counts,
             alerts=topics.alerts,
+            health=topics.health,
         )
 
     def source(self, stream: Stream) -> str:
@@ -109,39 +119,6 @@ class DetectorTopics:
 
     def scored(self, stream: Stream) -> str:
         return self.process_scored if stream == "process" else self.memory_scored
-
-
-@dataclass(frozen=True)
-class BatchStatus:
-    """What one ingest micro-batch of one stream did.
-
-    Attributes:
-        stream: ``process`` or ``memory``.
-        batch_id: Spark's micro-batch id (restarts continue the numbering).
-        messages: Kafka messages read.
-        records: records in them (an array message holds several).
-        quarantined: stage (``decode``, ``parse``, ``score``) → records quarantined.
-        scored: records scored.
-        attacks: scored records predicted as attack.
-        duration_s: wall time of the batch's work in ``foreachBatch``, seconds.
-    """
-
-    stream: Stream
-    batch_id: int
-    messages: int
-    records: int
-    quarantined: Mapping[str, int]
-    scored: int
-    attacks: int
-    duration_s: float
-
-    @property
-    def quarantined_total(self) -> int:
-        return sum(self.quarantined.values())
-
-    @property
-    def records_per_s(self) -> float:
-        return self.records / self.duration_s if self.duration_s > 0 else 0.0
 
 
 @dataclass
@@ -159,6 +136,7 @@ class DetectorStats:
 
     per_stream: dict[str, _Totals] = field(default_factory=lambda: {s: _Totals() for s in STREAMS})
     last: dict[str, BatchStatus] = field(default_factory=dict)
+    alerts: int = 0
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:
@@ -263,6 +241,8 @@ class Detector:
         self._queries: dict[str, StreamingQuery] = {}
         self._lock = threading.Lock()
         self.stats = DetectorStats()
+        self._next_offsets: dict[Stream, dict[int, int]] = {s: {} for s in STREAMS}
+        self._health_producer: KafkaProducer | None = None
 
     # -- set-up ----------------------------------------------------------------------
     @property
@@ -334,6 +314,10 @@ class Detector:
                 name: int(summary[name]) for name in (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
             }
             records_n = int(summary["records"])
+            last_offsets = {
+                int(row["partition"]): int(row["last"])
+                for row in records.groupBy("partition").agg(F.max("offset").alias("last")).collect()
+            }
             if sum(quarantined.values()):
                 self._write_parquet(
                     T.quarantine_view(records),
@@ -376,8 +360,52 @@ class Detector:
             scored=scored_n,
             attacks=attacks,
             duration_s=time.monotonic() - started,
+            lag=self._lag(stream, last_offsets),
+            watermark=self.watermark(),
         )
         self._record(status)
+        self._publish_health(status)
+
+    def _lag(self, stream: Stream, last_offsets: Mapping[int, int]) -> int | None:
+        """Messages of the source topic after what this stream has read so far."""
+        seen = self._next_offsets[stream]
+        seen.update({partition: last + 1 for partition, last in last_offsets.items()})
+        try:
+            ends = kafka_io.topic_end_offsets(self.settings.kafka, self.topics.source(stream))
+        except Exception:  # lag is informative; a broker hiccup must not fail the batch
+            log.warning("could not read the end offsets of %s", self.topics.source(stream))
+            return None
+        return sum(max(0, end - seen.get(partition, end)) for partition, end in ends.items())
+
+    def watermark(self) -> str | None:
+        """The 7a query's event-time watermark (ISO text), None before it has one."""
+        query = self._queries.get("attack_counts")
+        progress = query.lastProgress if query is not None else None
+        if not progress:
+            return None
+        try:
+            value = progress["eventTime"].get("watermark")
+        except (KeyError, TypeError, AttributeError):
+            return None
+        return str(value) if value else None
+
+    def _publish_health(self, status: BatchStatus) -> None:
+        record = health_record(status, alerts_total=self.stats.alerts, at=datetime.now(UTC))
+        try:
+            if self._health_producer is None:
+                self._health_producer = KafkaProducer(
+                    **kafka_io.client_config(self.settings.kafka, acks="all")
+                )
+            self._health_producer.send(
+                self.topics.health,
+                key=status.stream.encode(),
+                value=json.dumps(record).encode(),
+            )
+            self._health_producer.flush(timeout=self.settings.kafka.request_timeout_s)
+        except KafkaError:  # health is best effort; the outputs must go on
+            log.warning(
+                "could not publish the health record of %s batch %d", status.stream, status.batch_id
+            )
 
     def _record(self, status: BatchStatus) -> None:
         with self._lock:
@@ -420,6 +448,7 @@ class Detector:
                 topics.memory_scored,
                 topics.window_counts,
                 topics.alerts,
+                topics.health,
             ],
         )
         trigger = f"{self.trigger_s} seconds"
@@ -533,6 +562,7 @@ class Detector:
             # The batch's own folder, overwritten on a re-run: the record of which keys
             # were alerted, so a key and window is alerted once whatever comes later.
             self._write_parquet(fresh, self.output_path(ALERTS_DIR), batch_id)
+            raised = fresh.count()
             (
                 T.alerts_to_kafka(fresh, self.model_versions)
                 .write.format("kafka")
@@ -540,6 +570,8 @@ class Detector:
                 .option("topic", self.topics.alerts)
                 .save()
             )
+            with self._lock:
+                self.stats.alerts += raised
         finally:
             fresh.unpersist()
 
@@ -569,6 +601,9 @@ class Detector:
     def stop(self) -> None:
         """Stop every query (idempotent); the memory sink table stays queryable."""
         queries, self._queries = self._queries, {}
+        producer, self._health_producer = self._health_producer, None
+        if producer is not None:
+            producer.close(timeout=self.settings.kafka.request_timeout_s)
         for query in queries.values():
             try:
                 query.stop()

@@ -24,12 +24,12 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms as T
+from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import (
     CLEANED_DIR,
     PAIRS_DIR,
     QUARANTINE_DIR,
     SCORED_DIR,
-    BatchStatus,
     Detector,
     DetectorTopics,
 )
@@ -121,6 +121,7 @@ def run(
         memory_scored=f"test.scored.memory.{suffix}",
         window_counts=f"test.window-counts.{suffix}",
         alerts=f"test.alerts.{suffix}",
+        health=f"test.health.{suffix}",
     )
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     injected: dict[Stream, dict[int, str | None]] = {}
@@ -348,6 +349,19 @@ def test_alerts_are_one_per_program_and_window_of_the_recomputed_pairs(
         assert alert["severity"] in ("low", "medium", "high")
         assert set(alert["model_versions"]) == set(STREAMS)
         assert alert["model_versions"]["process"].startswith("process_pipeline_model uid=")
+
+
+def test_a_health_record_is_published_per_ingest_batch(run: Run, spark: SparkSession) -> None:
+    health = _topic_values(spark, run, run.topics.health)
+    assert sorted((v["stream"], v["batch_id"]) for _, v in health) == sorted(
+        (s.stream, s.batch_id) for s in run.statuses
+    )
+    for stream in STREAMS:
+        records = [v for key, v in health if key == stream]
+        assert all(v["schema_version"] == 1 for v in records)
+        assert sum(v["records"] for v in records) == run.detector.stats.per_stream[stream].records
+        # Everything was published before the detector started: nothing is left behind.
+        assert records[-1]["lag"] == 0
 
 
 def test_status_callback_reports_each_ingest_batch(run: Run) -> None:

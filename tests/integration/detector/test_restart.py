@@ -22,7 +22,8 @@ from pyspark.sql import SparkSession
 
 from pipelines import kafka_io
 from pipelines.config import Settings
-from pipelines.detector.job import CLEANED_DIR, SCORED_DIR, BatchStatus, Detector, DetectorTopics
+from pipelines.detector.health import BatchStatus
+from pipelines.detector.job import CLEANED_DIR, SCORED_DIR, Detector, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMS, Stream
 
@@ -67,7 +68,7 @@ def restart(
     root = tmp_path_factory.mktemp("restart")
     suffix = uuid.uuid4().hex[:8]
     topics = DetectorTopics(
-        *(f"test.restart.{name}.{suffix}" for name in ("p", "m", "ps", "ms", "wc", "al"))
+        *(f"test.restart.{name}.{suffix}" for name in ("p", "m", "ps", "ms", "wc", "al", "h"))
     )
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     provided = shared_dir / "models" / "provided"

@@ -1,0 +1,56 @@
+"""The detector's health record and batch figures (plain values, no Spark or Kafka)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from pipelines.detector.health import HEALTH_SCHEMA_VERSION, BatchStatus, health_record
+
+STATUS = BatchStatus(
+    stream="memory",
+    batch_id=7,
+    messages=40,
+    records=120,
+    quarantined={"decode": 1, "parse": 2, "score": 0},
+    scored=117,
+    attacks=30,
+    duration_s=4.0,
+    lag=15,
+    watermark="2026-01-01T00:00:00.000Z",
+)
+
+
+def test_health_record_carries_every_figure_as_json() -> None:
+    at = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    record = health_record(STATUS, alerts_total=3, at=at)
+    assert json.loads(json.dumps(record)) == {
+        "schema_version": HEALTH_SCHEMA_VERSION,
+        "at": "2026-01-01T00:00:05+00:00",
+        "stream": "memory",
+        "batch_id": 7,
+        "messages": 40,
+        "records": 120,
+        "records_per_s": 30.0,
+        "quarantined": {"decode": 1, "parse": 2, "score": 0},
+        "quarantined_total": 3,
+        "scored": 117,
+        "attacks": 30,
+        "duration_s": 4.0,
+        "lag": 15,
+        "watermark": "2026-01-01T00:00:00.000Z",
+        "alerts_total": 3,
+    }
+
+
+def test_rate_of_an_instant_batch_is_zero_not_a_division_error() -> None:
+    instant = BatchStatus("process", 0, 0, 0, {}, 0, 0, 0.0)
+    assert instant.records_per_s == 0.0
+    assert instant.quarantined_total == 0
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        health_record(STATUS, alerts_total=0, at=datetime(2026, 1, 1))  # noqa: DTZ001
