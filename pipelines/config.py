@@ -132,6 +132,15 @@ class LiveSettings(_Frozen):
     from_beginning: bool = Field(default=False, description="read topics from the earliest")
 
 
+class WorkbenchSettings(_Frozen):
+    """The Panel workbench (SPEC §7)."""
+
+    allow_remote: bool = Field(
+        default=False,
+        description="serve browsers on other hosts (default: loopback clients only)",
+    )
+
+
 class Settings(BaseSettings):
     """The whole tree. Build it with :func:`load_settings`, never by hand in library code."""
 
@@ -153,6 +162,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     live: LiveSettings = LiveSettings()
     replay: ReplaySettings = ReplaySettings()
+    workbench: WorkbenchSettings = WorkbenchSettings()
 
     @property
     def jars_dir(self) -> Path:

@@ -1,7 +1,8 @@
 """The workbench template: sidebar (status, controls) and tabs.
 
 Importable for Jupyter: ``from workbench.app import build_tabs`` gives every tab's
-content as Panel objects; ``build_app`` gives the whole desktop-style template.
+content as Panel objects (``broker_banner`` the banner shown while Kafka is away);
+``build_app`` gives the whole desktop-style template.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from workbench.tabs.broker import broker_tab
 from workbench.tabs.live import live_tab
 from workbench.tabs.models import models_tab
 from workbench.tabs.producers import producers_tab
+from workbench.tabs.status import broker_banner, sidebar
 
 TITLE = "StopHacking workbench"
 
 
 def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
-    """Each tab's content by name, bound to the shared ``state``."""
+    """Each tab's content by name, bound to the shared ``state``.
+
+    Building the Process and Memory tabs starts their live pipelines (once per process).
+    """
     return {
         "Broker": broker_tab(state.broker),
         "Producers": producers_tab(state.producers),
@@ -28,18 +33,6 @@ def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
     }
 
 
-def _sidebar(state: WorkbenchState) -> pn.Column:
-    def _banner(reachable: bool, bootstrap: str) -> pn.pane.Alert:
-        if reachable:
-            return pn.pane.Alert(f"Kafka: {bootstrap}", alert_type="success")
-        return pn.pane.Alert(f"Kafka not reachable at {bootstrap}", alert_type="danger")
-
-    return pn.Column(
-        pn.pane.Markdown("### Status"),
-        pn.bind(_banner, state.broker.param.reachable, state.broker.param.bootstrap_servers),
-    )
-
-
 def build_app(state: WorkbenchState) -> pn.template.BootstrapTemplate:
     """The full application for one browser session."""
     tabs = pn.Tabs(*[(name, view) for name, view in build_tabs(state).items()], dynamic=False)
@@ -47,8 +40,9 @@ def build_app(state: WorkbenchState) -> pn.template.BootstrapTemplate:
     # and the workbench must render behind a firewall with no request leaving the machine.
     return pn.template.BootstrapTemplate(
         title=TITLE,
-        sidebar=[_sidebar(state)],
-        main=[tabs],
+        sidebar=[sidebar(state)],
+        # Above the tabs, so that every tab sees it.
+        main=[pn.Column(broker_banner(state.broker), tabs, sizing_mode="stretch_width")],
         header_background="#7f1d1d",
         sidebar_width=320,
     )

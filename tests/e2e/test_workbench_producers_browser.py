@@ -46,7 +46,7 @@ def test_start_shows_records_per_machine_and_stop_ends_cleanly(
     page.goto(workbench_url, wait_until="domcontentloaded")
     page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
     page.locator(".bk-tab", has_text="Producers").first.click()
-    page.get_by_text("No records sent yet").first.wait_for(timeout=60_000)
+    page.get_by_text("Waiting for data: no records sent yet").first.wait_for(timeout=60_000)
 
     page.get_by_role("button", name="Start", exact=True).first.click()  # process producer
     page.get_by_text(re.compile(r"Running \(pid \d+\), [1-9]\d* cycles")).first.wait_for(

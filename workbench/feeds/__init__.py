@@ -4,7 +4,8 @@ Feeds are ``param.Parameterized`` objects shared by every browser session (and b
 notebook); tabs only read their parameters and call their methods. Blocking work
 (asking Kafka, starting processes, Spark SQL) runs on a worker thread
 (:mod:`workbench.feeds.worker`), never on the Bokeh event loop. One module per area:
-``broker``, and later ``producers``, ``live``, ``detection``, ``models``, ``health``.
+``broker``, ``producers``, ``live``, ``models``, ``pipeline`` (all at once), and later
+``detection`` and ``health``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pipelines.config import Settings, load_settings
 from workbench.feeds.broker import BrokerFeed
 from workbench.feeds.live import LiveFeeds
 from workbench.feeds.models import ModelsFeed
+from workbench.feeds.pipeline import PipelineFeed
 from workbench.feeds.producers import ProducersFeed
 
 
@@ -27,6 +29,15 @@ class WorkbenchState:
         self.producers = ProducersFeed(self.settings)
         self.live = LiveFeeds(self.settings)
         self.models = ModelsFeed(self.settings)
+        self.pipeline = PipelineFeed(self.broker, self.producers, self.live)
+
+    def poll(self) -> None:
+        """Refresh what is not pushed to the views (the broker's state); non-blocking.
+
+        Producers and live pipelines push their state from their own threads; only the
+        broker has to be asked. Called by every session's periodic callback.
+        """
+        self.broker.refresh()
 
     def shutdown(self) -> None:
         """Stop what this workbench started (called when the server unloads)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 import param
@@ -25,6 +26,7 @@ class BrokerFeed(param.Parameterized):
     topics = param.List(default=[])
     message = param.String(default="Checking for a Kafka broker…")
     busy = param.Boolean(default=False)
+    checked = param.Boolean(default=False, doc="asked the broker at least once")
     embedded_pid = param.Integer(default=None, allow_None=True)
 
     def __init__(self, settings: Settings, **params: Any) -> None:
@@ -32,26 +34,37 @@ class BrokerFeed(param.Parameterized):
         self.settings = settings
         self._embedded = EmbeddedBroker(settings)
         self._lock = threading.Lock()
+        self._lock_pending = threading.Lock()
         self.started_embedded = False
+        self._pending_check: Future[None] | None = None
 
     @property
     def is_embedded_address(self) -> bool:
         return self.settings.kafka.bootstrap_servers == self._embedded.bootstrap_servers
 
     def refresh(self) -> None:
-        """Ask the broker on a worker thread and update the parameters (non-blocking)."""
-        submit(self.check)
+        """Ask the broker on a worker thread and update the parameters (non-blocking).
+
+        Every browser session calls this periodically; while a check is still waiting
+        for Kafka (up to its timeout when the broker is down) further calls are dropped,
+        so checks never pile up on the worker pool.
+        """
+        with self._lock_pending:
+            if self._pending_check is not None and not self._pending_check.done():
+                return
+            self._pending_check = submit(self.check)
 
     def check(self) -> None:
         """Ask the broker now (blocking) and update the parameters."""
         try:
             topics = kafka_io.list_topics(self.settings.kafka, timeout_s=3.0)
         except StopHackingError as exc:
-            self.param.update(reachable=False, topics=[], message=str(exc))
+            self.param.update(reachable=False, checked=True, topics=[], message=str(exc))
             return
         pid = self._embedded.status().pid if self.is_embedded_address else None
         self.param.update(
             reachable=True,
+            checked=True,
             topics=topics,
             embedded_pid=pid,
             kind="embedded" if pid else "external",

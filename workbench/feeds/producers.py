@@ -278,6 +278,12 @@ class ProducersFeed:
         return self.by_stream["memory"]
 
     def stop_all(self) -> None:
-        """Stop every running producer (the workbench is shutting down)."""
-        for feed in self.by_stream.values():
-            feed.stop()
+        """Stop every running producer and wait for them (in parallel: each may flush)."""
+        stoppers = [
+            threading.Thread(target=feed.stop, name=f"stop-{stream}-producer")
+            for stream, feed in self.by_stream.items()
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()

@@ -7,6 +7,7 @@ import panel as pn
 
 from workbench.feeds.producers import ProducerFeed, ProducersFeed
 from workbench.feeds.worker import submit
+from workbench.tabs.status import producer_failed
 
 TITLES = {
     "process": "Process events (every 5 s at speed 1)",
@@ -33,7 +34,7 @@ def _status(running: bool, pid: int | None, cycles: int, message: str) -> str:
 
 def _table(sent: dict[str, int], acked: dict[str, int]) -> pn.viewable.Viewable:
     if not sent and not acked:
-        return pn.pane.Markdown("_No records sent yet: start the producer._")
+        return pn.pane.Markdown("_Waiting for data: no records sent yet (start the producer)._")
     return pn.pane.DataFrame(records_table(sent, acked), index=False, sizing_mode="stretch_width")
 
 
@@ -94,6 +95,11 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
                 feed.param.cycles_done,
                 feed.param.message,
             )
+        ),
+        pn.pane.Alert(
+            feed.param.message,
+            alert_type="danger",
+            visible=pn.bind(producer_failed, feed.param.exit_code),
         ),
         numbers,
         pn.panel(pn.bind(_table, feed.param.sent_per_machine, feed.param.acked_per_machine)),

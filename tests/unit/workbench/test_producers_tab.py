@@ -74,7 +74,7 @@ def test_tab_renders_and_follows_the_feed(wb_settings: Settings) -> None:
     feeds = ProducersFeed(wb_settings)
     tab = producers_tab(feeds)
     tab.get_root(Document(), Comm())  # builds the Bokeh models like a session would
-    waiting = [m.object for m in tab.select(pn.pane.Markdown) if "No records" in str(m.object)]
+    waiting = [m.object for m in tab.select(pn.pane.Markdown) if "no records sent" in str(m.object)]
     assert len(waiting) == 2, "both producers say they are waiting for data"
     feed: ProducerFeed = feeds.process
     feed._show(ReplayReport("process", "t", "r", "f", 2, {4: 30, 6: 20}, {4: 30, 6: 19}))
