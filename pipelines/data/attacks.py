@@ -95,8 +95,8 @@ ATTACKS: Final[dict[str, AttackProfile]] = {
             minflt=(0.0, 1), rsize=(0.0, 1.0), majflt=0.0, p_finished=0.3,
         ),
         AttackProfile(
-            "mitm", (_SPAWNED["dhclient"],), ("NetworkManager",), (1, 3), 3.0, True,
-            cpu=(0.7, 0.05), running=0.5, extra_threads=0.6,
+            "mitm", (_SPAWNED["dhclient"],), ("NetworkManager",), (2, 4), 3.0, True,
+            cpu=(0.7, 0.2), running=0.5, extra_threads=0.6,
             minflt=(0.5, 1100), rsize=(0.7, 1.5), majflt=0.25, p_finished=0.5, exit_code=15,
         ),
     )

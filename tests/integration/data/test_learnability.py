@@ -43,15 +43,22 @@ def rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def single_feature_auc(train: pd.DataFrame, test: pd.DataFrame, column: str) -> float:
     """Held-out AUC of the best one-feature rule: the training attack rate per value.
 
-    Numbers with many distinct values are cut into 20 quantile bins first, which is what
-    a tree on that feature alone could do; the score is the bin's (or value's) attack rate.
+    Numbers with many distinct values are cut into bins first, as a tree on that feature
+    alone could: 20 quantiles of the rows plus 20 quantiles of the distinct values (so a
+    feature that is mostly 0, like MAJFLT, still gets its rare values their own bins).
+    The score of a test row is its bin's (or value's) training attack rate.
     """
-    if pd.api.types.is_numeric_dtype(train[column]) and train[column].nunique() > 20:
-        edges = np.unique(np.nanquantile(train[column].astype(float), np.linspace(0, 1, 21)))
-        key_train = np.digitize(train[column].astype(float), edges[1:-1])
-        key_test = np.digitize(test[column].astype(float), edges[1:-1])
+    values = train[column]
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > 20:
+        numbers = values.astype(float).to_numpy()
+        levels = np.linspace(0, 1, 21)
+        edges = np.unique(
+            np.concatenate([np.quantile(numbers, levels), np.quantile(np.unique(numbers), levels)])
+        )[1:-1]
+        key_train = np.digitize(numbers, edges)
+        key_test = np.digitize(test[column].astype(float).to_numpy(), edges)
     else:
-        key_train = train[column].astype(str).to_numpy()
+        key_train = values.astype(str).to_numpy()
         key_test = test[column].astype(str).to_numpy()
     rates = pd.Series(train[LABEL].to_numpy()).groupby(key_train).mean()
     prior = float(train[LABEL].mean())
