@@ -24,7 +24,7 @@ def folder_summary(info: ModelFolderInfo | None) -> str:
     if info is None:
         return "_Not described yet._"
     if not info.is_pipeline_model:
-        return f"⚠️ `{info.path}`: {info.problem}. The detector cannot load it."
+        return f"**Cannot load** `{info.path}`: {info.problem}. The detector cannot use it."
     card = info.card
     origin = (
         f"trained here: **{card.family}**, test AUC **{card.test_metrics.auc_roc:.3f}**"
@@ -33,7 +33,7 @@ def folder_summary(info: ModelFolderInfo | None) -> str:
     )
     stages = ", ".join(name.split("_", 1)[1].rsplit("_", 1)[0] for name in info.stages)
     return (
-        f"✅ `{info.path}`\n\n"
+        f"**Loadable** `{info.path}`\n\n"
         f"Version `{info.version}` · Spark {info.spark_version} · {origin}\n\n"
         f"Stages: {stages}"
     )

@@ -67,7 +67,7 @@ def test_unusable_folder_is_flagged(wb_settings: Settings, tmp_path: Path) -> No
     (tmp_path / "junk").mkdir()
     feed.memory_model_path = str(tmp_path / "junk")
     summary = folder_summary(feed.info("memory"))
-    assert summary.startswith("⚠️") and "cannot load it" in summary
+    assert summary.startswith("**Cannot load**") and "cannot use it" in summary
     assert "no readable Spark ML metadata" in feed.problems()["memory"]
 
 
