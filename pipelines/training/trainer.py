@@ -20,7 +20,6 @@ One run per stream:
 from __future__ import annotations
 
 import csv
-import math
 import shutil
 import threading
 import time
@@ -499,11 +498,6 @@ def ensure_models(
         progress=progress,
     )
     return paths
-
-
-def fraction_text(fraction: float) -> str:
-    """``0.42`` → ``" 42 %"`` (for progress lines)."""
-    return f"{math.floor(fraction * 100):3d} %"
 
 
 __all__ = [
