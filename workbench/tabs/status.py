@@ -61,7 +61,9 @@ def broker_banner(feed: BrokerFeed) -> pn.viewable.Viewable:
 
     def banner(reachable: bool, checked: bool, busy: bool, bootstrap: str, message: str) -> str:
         if busy:
-            return f"Connecting to Kafka at `{bootstrap}`… {message}"
+            return f"Looking for the Kafka broker `{bootstrap}`… {message}"
+        if reachable or not checked:
+            return ""  # hidden; and no stale text for anything that searches the page
         return (
             f"**Kafka is not reachable at `{bootstrap}`.** The views resume by themselves "
             f"when it returns. ({message})"
