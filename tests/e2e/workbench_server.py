@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,13 +28,30 @@ def workbench_env(settings: Settings, extra: Mapping[str, str] | None = None) ->
 
 @contextmanager
 def served_workbench(
-    settings: Settings, port: int, log_file: Path, extra_env: Mapping[str, str] | None = None
+    settings: Settings,
+    port: int,
+    log_file: Path,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    address: str | None = "127.0.0.1",
+    other_origins: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Serve the workbench on 127.0.0.1:port; yield its URL; stop the whole process group."""
+    """Serve the workbench on port; yield its loopback URL; stop the whole process group.
+
+    Args:
+        address: ``--address`` of `panel serve`; ``None``: none given (Bokeh's default,
+            every interface).
+        other_origins: ``host:port`` values allowed to open the websocket besides
+            ``127.0.0.1:port``.
+    """
+    origins = [f"127.0.0.1:{port}", *other_origins]
+    command = [sys.executable, "-m", "panel", "serve", "workbench", "--port", str(port)]
+    command += ["--address", address] if address is not None else []
+    for origin in origins:
+        command += ["--allow-websocket-origin", origin]
     with log_file.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", "workbench", "--address", "127.0.0.1",
-             "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            command,
             cwd=PROJECT_ROOT, env=workbench_env(settings, extra_env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
