@@ -182,13 +182,17 @@ class Settings(BaseSettings):
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set each dotted path of ``overrides`` in a copy of ``base``.
+
+    Only the override keys are paths; a value is set as given, mappings included, so raw
+    client keys that contain dots (``{"spark.extra": {"spark.ui.port": "4050"}}``) stay
+    intact.
+    """
     merged = dict(base)
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
         if rest:
             merged[head] = _merge(dict(merged.get(head) or {}), {rest: value})
-        elif isinstance(value, Mapping) and isinstance(merged.get(head), dict):
-            merged[head] = _merge(merged[head], value)
         else:
             merged[head] = value
     return merged

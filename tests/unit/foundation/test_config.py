@@ -54,3 +54,16 @@ def test_settings_are_frozen_and_replace_returns_a_copy() -> None:
 def test_unknown_nested_key_is_rejected() -> None:
     with pytest.raises(pydantic.ValidationError):
         replace(Settings(), {"kafka.bootstrap_server": "typo:9092"})
+
+
+def test_mapping_values_with_dotted_keys_are_set_intact() -> None:
+    changed = replace(
+        Settings(),
+        {"spark.extra": {"spark.ui.showConsoleProgress": "false", "spark.executor.cores": "2"}},
+    )
+    assert changed.spark.extra == {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.executor.cores": "2",
+    }
+    flagged = load_settings({"kafka.extra": {"ssl.endpoint.identification": "none"}})
+    assert flagged.kafka.extra == {"ssl.endpoint.identification": "none"}
