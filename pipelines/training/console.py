@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import Settings
+from pipelines.config import Settings, replace
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.training.card import ModelCard
 
@@ -38,11 +38,8 @@ def _quiet_spark(settings: Settings) -> Any:
     """A session for training: no Kafka connector, no console progress bars."""
     from pipelines.detector.session import build_spark_session
 
-    # model_copy, not config.replace: Spark keys contain dots.
     extra = {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}
-    quiet = settings.model_copy(
-        update={"spark": settings.spark.model_copy(update={"extra": extra})}
-    )
+    quiet = replace(settings, {"spark.extra": extra})
     return build_spark_session(
         quiet, app_name=f"{settings.spark.app_name}-training", with_kafka=False
     )
