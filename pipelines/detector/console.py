@@ -66,6 +66,12 @@ def detect(
         ModelError: a model folder is missing or incompatible (before any query starts).
     """
     holder: dict[str, Detector] = {}
+    # Spark's own progress bar would overwrite the status lines on the terminal.
+    quiet = {"spark.ui.showConsoleProgress": "false", **settings.spark.extra}
+    # model_copy, not config.replace: replace() splits dotted keys, and Spark's keys have dots.
+    settings = settings.model_copy(
+        update={"spark": settings.spark.model_copy(update={"extra": quiet})}
+    )
 
     def on_batch(status: BatchStatus) -> None:
         out.write(status_line(status, holder["detector"]) + "\n")
@@ -86,6 +92,10 @@ def detect(
         f"detector: models {detector.model_paths['process']}, {detector.model_paths['memory']};"
         f" outputs {detector.output_dir}; checkpoints {detector.checkpoint_dir}\n"
     )
+    detector.check_model_folders()
+    # The session first: PySpark's SparkContext installs a SIGINT handler that cancels the
+    # jobs and raises KeyboardInterrupt; ours, installed after it, stops the queries cleanly.
+    _ = detector.spark
     with stop_on_signals(stop):
         failure = detector.run(duration_s=duration_s, stop=stop)
     if failure is not None:

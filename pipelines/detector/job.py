@@ -57,7 +57,7 @@ from pipelines.detector import transforms as T
 from pipelines.detector.health import BatchStatus, health_record
 from pipelines.detector.scoring import PREDICTION, load_pipeline_model, score
 from pipelines.detector.session import build_spark_session
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ SCORED_DIR: Final[dict[Stream, str]] = {"process": "process_scored", "memory": "
 QUARANTINE_DIR: Final = "quarantine"
 PAIRS_DIR: Final = "process_memory_attack"
 ALERTS_DIR: Final = "alerts"
+SPARK_NO_WATERMARK: Final = "1970-01-01T00:00:00"
+"""How a query's progress shows a watermark that is not set yet (the epoch)."""
 SINK_READY_TIMEOUT_S: Final = 60.0
 """How long to wait for the 7b file sink's metadata log before reading it as a stream."""
 
@@ -257,6 +259,16 @@ class Detector:
         """Folder of one output: ``process``, ``memory_scored``, ``quarantine``, …"""
         return self.output_dir / name
 
+    def check_model_folders(self) -> None:
+        """Fail at once, before any JVM starts, when a model folder does not exist.
+
+        Raises:
+            ModelError: naming the missing folder.
+        """
+        for path in self.model_paths.values():
+            if not path.is_dir():
+                raise ModelError(f"no model folder at {path}")
+
     def load_models(self) -> None:
         """Load both models and check them against the cleaned records' schema.
 
@@ -264,8 +276,10 @@ class Detector:
             ModelError: a folder is missing (the message names it), unreadable, or the
                 model needs columns the cleaned records lack.
         """
+        self.check_model_folders()
+        spark = self.spark  # loading a model needs an active session
         models = {stream: load_pipeline_model(self.model_paths[stream]) for stream in STREAMS}
-        empty = self.spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
+        empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
         for stream in STREAMS:
             # Building the plan on an empty frame runs every schema check (and gives the
             # scored schema the monitoring queries read back) without running a job.
@@ -387,7 +401,10 @@ class Detector:
             value = progress["eventTime"].get("watermark")
         except (KeyError, TypeError, AttributeError):
             return None
-        return str(value) if value else None
+        # Spark reports the epoch until the query has seen event times.
+        if not value or str(value).startswith(SPARK_NO_WATERMARK):
+            return None
+        return str(value)
 
     def _publish_health(self, status: BatchStatus) -> None:
         record = health_record(status, alerts_total=self.stats.alerts, at=datetime.now(UTC))
