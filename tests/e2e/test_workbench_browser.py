@@ -154,3 +154,32 @@ def test_process_tab_draws_live_counts_per_machine(
         sender.join(30)
     page.screenshot(path=str(screenshots_dir / "process.png"), full_page=True)
     context.close()
+
+
+def test_a_failing_producer_shows_in_its_tab_and_the_sidebar_and_the_app_stays_up(
+    browser, workbench_url: str, tmp_path: Path, screenshots_dir: Path
+) -> None:
+    # Keep this check last in the module: it leaves the process producer's file set.
+    missing = tmp_path / "no-such-file.csv"
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(workbench_url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.locator(".bk-tab", has_text="Producers").first.click()
+    file_input = page.get_by_placeholder("demo data").first
+    file_input.fill(str(missing))
+    file_input.press("Enter")
+    page.get_by_role("button", name="Start", exact=True).first.click()
+    # The sidebar and the tab both say so; the child's last stderr line names the file.
+    page.get_by_text(re.compile(r"Process producer: failed \(exit code \d+\)")).first.wait_for(
+        timeout=90_000
+    )
+    alert = page.get_by_text("The process producer exited with code").locator("visible=true")
+    alert.first.wait_for(timeout=30_000)
+    assert missing.name in alert.first.inner_text()
+    page.screenshot(path=str(screenshots_dir / "producer-failed.png"), full_page=True)
+    # The app is still up: another tab still renders and the other producer is fine.
+    page.locator(".bk-tab", has_text="Broker").first.click()
+    page.get_by_text("Topics").locator("visible=true").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Memory producer: stopped").first.is_visible()
+    context.close()

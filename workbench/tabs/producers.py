@@ -27,7 +27,11 @@ def records_table(sent: dict[str, int], acked: dict[str, int]) -> pd.DataFrame:
     )
 
 
-def _status(running: bool, pid: int | None, cycles: int, message: str) -> str:
+def _status(
+    running: bool, pid: int | None, cycles: int, message: str, exit_code: int | None
+) -> str:
+    if not running and producer_failed(exit_code):
+        return "**Failed**"  # the message is in the alert below
     state = f"Running (pid {pid}), {cycles} cycles" if running else "Stopped"
     return f"**{state}**\n\n{message}"
 
@@ -94,6 +98,7 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
                 feed.param.pid,
                 feed.param.cycles_done,
                 feed.param.message,
+                feed.param.exit_code,
             )
         ),
         pn.pane.Alert(
