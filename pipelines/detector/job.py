@@ -105,6 +105,7 @@ class DetectorTopics:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorTopics:
+        """The settings' topics, plus ``stophacking.scored.<stream>.v1`` for scored records."""
         topics = settings.kafka.topics
         return cls(
             process=topics.process,
@@ -117,9 +118,11 @@ class DetectorTopics:
         )
 
     def source(self, stream: Stream) -> str:
+        """The topic the producers write ``stream`` to."""
         return self.process if stream == "process" else self.memory
 
     def scored(self, stream: Stream) -> str:
+        """The intermediate topic of ``stream``'s scored records."""
         return self.process_scored if stream == "process" else self.memory_scored
 
 
@@ -249,6 +252,7 @@ class Detector:
     # -- set-up ----------------------------------------------------------------------
     @property
     def spark(self) -> SparkSession:
+        """The session (made on first use, with this detector's checkpoint root)."""
         if self._spark is None:
             self._spark = build_spark_session(
                 self.settings, app_name="stophacking-detector", checkpoint_dir=self.checkpoint_dir
