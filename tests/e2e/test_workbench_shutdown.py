@@ -144,6 +144,7 @@ def test_stopping_the_server_leaves_no_producer_jvm_or_python_behind(
     server: tuple[subprocess.Popen[bytes], str],
     own_home_settings: Settings,
     stop_signal: signal.Signals,
+    screenshots_dir: Path,
 ) -> None:  # type: ignore[no-untyped-def]
     process, url = server
     home = str(own_home_settings.home)
@@ -167,9 +168,12 @@ def test_stopping_the_server_leaves_no_producer_jvm_or_python_behind(
         page.get_by_text(
             re.compile(rf"{stream} producer: running \(pid \d+\), [1-9][\d,]* records sent")
         ).first.wait_for(timeout=120_000)
-    page.get_by_text(re.compile(r"Process live view: (waiting for data|live)")).first.wait_for(
-        timeout=30_000
+    page.get_by_text(re.compile(r"Process live view: live, [1-9]")).first.wait_for(timeout=30_000)
+    page.locator(".bk-tab", has_text="Producers").first.click()
+    page.get_by_text(re.compile(r"Running \(pid \d+\), [1-9]\d* cycles")).first.wait_for(
+        timeout=60_000
     )
+    page.screenshot(path=str(screenshots_dir / "pipeline-running.png"), full_page=True)
     context.close()
 
     started = descendants(process.pid) | naming(home)

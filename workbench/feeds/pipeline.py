@@ -1,7 +1,8 @@
 """The whole pipeline at once: the sidebar's "Start pipeline" / "Stop pipeline" pair.
 
-Starting makes sure a broker answers (the embedded one is started when none does), then
-starts both producers and both live pipelines; stopping stops them in the reverse order.
+Starting makes sure a broker answers (the embedded one is started when none does) and
+the two topics exist, then starts both live pipelines and both producers; stopping stops
+them in the reverse order.
 Both run on the worker pool (they wait for processes and for Kafka), never on the Bokeh
 event loop, and a second press while one runs is ignored rather than queued.
 """
@@ -14,6 +15,8 @@ from typing import Any
 
 import param
 
+from pipelines import kafka_io
+from pipelines.errors import StopHackingError
 from workbench.feeds.broker import BrokerFeed
 from workbench.feeds.live import LiveFeeds
 from workbench.feeds.producers import ProducersFeed
@@ -59,8 +62,19 @@ class PipelineFeed(param.Parameterized):
             if not self.broker.reachable:
                 self.message = f"Cannot start the pipeline: {self.broker.message}"
                 return False
+            # The topics must exist before the consumers subscribe: a consumer that
+            # subscribed to a missing topic only sees it at its next metadata refresh
+            # (minutes), so a live view started before the topic existed is restarted.
+            topics = {stream: feed.topic for stream, feed in self.live.feeds.items()}
+            try:
+                created = set(kafka_io.ensure_topics(self.broker.settings.kafka, topics.values()))
+            except StopHackingError as exc:
+                self.message = f"Cannot start the pipeline: {exc}"
+                return False
             # Consumers first, so that the live views see the producers' first records.
-            for feed in self.live.feeds.values():
+            for stream, feed in self.live.feeds.items():
+                if topics[stream] in created:
+                    feed.stop()
                 feed.ensure_started()
             for producer in self.producers.by_stream.values():
                 producer.start()
