@@ -56,13 +56,17 @@ def served_workbench(
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}/workbench"
+    # Readiness through a static file, not the app's page: fetching the page opens a
+    # Bokeh session that never connects, and such a session stops the live charts of
+    # later sessions from redrawing (reported to the live consumers' owner).
+    probe = f"http://127.0.0.1:{port}/static/js/bokeh.min.js"
     try:
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
                 raise AssertionError(f"panel serve exited early:\n{log_file.read_text()}")
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:
+                with urllib.request.urlopen(probe, timeout=30) as response:
                     if response.status == 200:
                         break
             except OSError:
