@@ -44,6 +44,9 @@ RECONNECT_BACKOFF_MAX_MS = 2000
 """kafka-python defaults to 30 s; a live view should notice a returned broker quickly."""
 BOOTSTRAP_TIMEOUT_MS = 5000
 METADATA_MAX_AGE_MS = 5000
+ASSIGNMENT_TIMEOUT_S = 15.0
+"""A consumer still without partitions after this long is replaced by a new one: a
+group member that subscribed while its topic was being created can stay unassigned."""
 """kafka-python refreshes metadata every 5 min by default: a topic created after we
 subscribed (the producers create theirs) would stay invisible that long."""
 
@@ -276,12 +279,22 @@ class KafkaSource:
 
     def _consume(self, consumer: KafkaConsumer, started: float) -> None:
         aligned: set[TopicPartition] = set()
-        last_contact = time.monotonic()
+        last_contact = made = time.monotonic()
         self._report_up()
         while not self._bound_reached(started):
             records = consumer.poll(timeout_ms=int(self.poll_timeout_s * 1000))
             at = self.clock()
             assignment = consumer.assignment()
+            if not assignment and time.monotonic() - made > ASSIGNMENT_TIMEOUT_S:
+                # Seen with kafka-python 3.0 against Kafka 4.1 when the topic was created
+                # just before subscribing: the member never gets partitions. A new
+                # consumer (same group, positions kept) does.
+                log.info(
+                    "no partitions of %s after %.0f s: new consumer",
+                    self.topic,
+                    ASSIGNMENT_TIMEOUT_S,
+                )
+                return
             for tp in assignment - aligned:
                 # A consumer made after a failure resumes where we stopped handing out.
                 if tp in self._positions:
