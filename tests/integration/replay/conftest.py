@@ -1,19 +1,13 @@
-"""Producer test helpers: small streaming CSVs, and reading a topic back.
+"""Producer test helpers: reading a topic back.
 
-The writer lives in ``tests/replay_support.py`` (shared by the unit and integration
-producer tests); with ``--import-mode=importlib`` test folders are not on
-``sys.path``, so it is loaded from its file.
+The CSV writer shared with the unit tests lives in ``tests/replay_support.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,21 +15,6 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
-
-
-def _load_support() -> ModuleType:
-    name = "replay_support"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[2] / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load_support()
 
 
 def read_topic(

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from replay_support import planned_identities, write_streaming_csv
 
 from pipelines.broker import EmbeddedBroker
 from pipelines.config import Settings, replace
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
+from tests.replay_support import planned_identities, write_streaming_csv
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = 4.0

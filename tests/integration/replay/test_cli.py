@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from replay_support import ROWS_PER_MACHINE, write_streaming_csv
 
 from pipelines.config import PROJECT_ROOT, Settings
+from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
 
 pytestmark = pytest.mark.integration
 

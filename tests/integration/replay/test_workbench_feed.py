@@ -8,9 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from replay_support import ROWS_PER_MACHINE, write_streaming_csv
 
 from pipelines.config import Settings, replace
+from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
 from workbench.feeds import WorkbenchState
 from workbench.feeds.producers import ProducerFeed
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from replay_support import ROWS_PER_MACHINE, write_streaming_csv
 
 from pipelines.errors import ParseError
 from pipelines.replay.rows import encode_field, load_stream_rows
 from pipelines.schema.columns import MEMORY_COLUMNS, PROCESS_COLUMNS
+from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
 
 
 @pytest.mark.parametrize(
