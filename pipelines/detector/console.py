@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from pipelines.config import Settings
+from pipelines.config import Settings, replace
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
 from pipelines.replay.console import stop_on_signals
@@ -68,10 +68,7 @@ def detect(
     holder: dict[str, Detector] = {}
     # Spark's own progress bar would overwrite the status lines on the terminal.
     quiet = {"spark.ui.showConsoleProgress": "false", **settings.spark.extra}
-    # model_copy, not config.replace: replace() splits dotted keys, and Spark's keys have dots.
-    settings = settings.model_copy(
-        update={"spark": settings.spark.model_copy(update={"extra": quiet})}
-    )
+    settings = replace(settings, {"spark.extra": quiet})
 
     def on_batch(status: BatchStatus) -> None:
         out.write(status_line(status, holder["detector"]) + "\n")
