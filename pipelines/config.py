@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,6 +132,33 @@ class LiveSettings(_Frozen):
     from_beginning: bool = Field(default=False, description="read topics from the earliest")
 
 
+class ScoredTopicSettings(_Frozen):
+    """The detector's intermediate topics of scored records (one per stream)."""
+
+    process: str = "stophacking.scored.process.v1"
+    memory: str = "stophacking.scored.memory.v1"
+
+
+class DetectorSettings(_Frozen):
+    """The streaming detector (SPEC §5); ``Detector`` keyword arguments override these."""
+
+    trigger_s: float = Field(default=5.0, gt=0, description="micro-batch interval, seconds")
+    starting_offsets: Literal["earliest", "latest"] = Field(
+        default="earliest", description="where a first start reads (then the checkpoints)"
+    )
+    max_offsets_per_trigger: int | None = Field(
+        default=None, ge=1, description="cap of Kafka offsets per ingest micro-batch"
+    )
+    counts_table: str = Field(
+        default="attack_counts", min_length=1, description="the 7a memory sink's SQL table"
+    )
+    output_dir: Path | None = Field(default=None, description="default: <home>/detector")
+    checkpoint_dir: Path | None = Field(
+        default=None, description="default: <home>/checkpoints/detector"
+    )
+    scored_topics: ScoredTopicSettings = ScoredTopicSettings()
+
+
 class WorkbenchSettings(_Frozen):
     """The Panel workbench (SPEC §7)."""
 
@@ -163,6 +190,7 @@ class Settings(BaseSettings):
     live: LiveSettings = LiveSettings()
     replay: ReplaySettings = ReplaySettings()
     workbench: WorkbenchSettings = WorkbenchSettings()
+    detector: DetectorSettings = DetectorSettings()
 
     @property
     def jars_dir(self) -> Path:
@@ -179,6 +207,16 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def detector_output_dir(self) -> Path:
+        """Root of the detector's parquet outputs."""
+        return self.detector.output_dir or (self.home / "detector")
+
+    @property
+    def detector_checkpoint_dir(self) -> Path:
+        """Root of the detector's query checkpoints."""
+        return self.detector.checkpoint_dir or (self.home / "checkpoints" / "detector")
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,3 +67,36 @@ def test_mapping_values_with_dotted_keys_are_set_intact() -> None:
     }
     flagged = load_settings({"kafka.extra": {"ssl.endpoint.identification": "none"}})
     assert flagged.kafka.extra == {"ssl.endpoint.identification": "none"}
+
+
+def test_detector_settings_defaults_env_and_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STOPHACKING_DETECTOR__TRIGGER_S", "STOPHACKING_DETECTOR__OUTPUT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = replace(load_settings(), {"home": "/srv/sh"})
+    assert defaults.detector.trigger_s == 5.0
+    assert defaults.detector.starting_offsets == "earliest"
+    assert defaults.detector.max_offsets_per_trigger is None
+    assert defaults.detector.counts_table == "attack_counts"
+    assert defaults.detector.scored_topics.process == "stophacking.scored.process.v1"
+    assert str(defaults.detector_output_dir) == "/srv/sh/detector"
+    assert str(defaults.detector_checkpoint_dir) == "/srv/sh/checkpoints/detector"
+
+    monkeypatch.setenv("STOPHACKING_DETECTOR__TRIGGER_S", "2")
+    monkeypatch.setenv("STOPHACKING_DETECTOR__OUTPUT_DIR", "/data/out")
+    from_env = load_settings({"detector.max_offsets_per_trigger": 500})
+    assert from_env.detector.trigger_s == 2.0
+    assert str(from_env.detector_output_dir) == "/data/out"
+    assert from_env.detector.max_offsets_per_trigger == 500
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"detector.trigger_s": 0},
+        {"detector.starting_offsets": "newest"},
+        {"detector.max_offsets_per_trigger": 0},
+    ],
+)
+def test_detector_settings_are_validated(override: dict[str, object]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        replace(Settings(), override)
