@@ -11,6 +11,8 @@ import panel as pn
 
 from workbench.feeds import WorkbenchState
 from workbench.tabs.broker import broker_tab
+from workbench.tabs.detection import detection_tab
+from workbench.tabs.health import health_tab
 from workbench.tabs.live import live_tab
 from workbench.tabs.models import models_tab
 from workbench.tabs.producers import producers_tab
@@ -22,14 +24,17 @@ TITLE = "StopHacking workbench"
 def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
     """Each tab's content by name, bound to the shared ``state``.
 
-    Building the Process and Memory tabs starts their live pipelines (once per process).
+    Building the Process and Memory tabs starts their live pipelines, and the Health tab
+    its health-topic reader (once per process). The tabs follow SPEC §7's order.
     """
     return {
         "Broker": broker_tab(state.broker),
         "Producers": producers_tab(state.producers),
         "Process": live_tab(state.live.process),
         "Memory": live_tab(state.live.memory),
+        "Detection": detection_tab(state.detection),
         "Models": models_tab(state.models),
+        "Health": health_tab(state.health),
     }
 
 

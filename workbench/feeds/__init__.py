@@ -4,16 +4,21 @@ Feeds are ``param.Parameterized`` objects shared by every browser session (and b
 notebook); tabs only read their parameters and call their methods. Blocking work
 (asking Kafka, starting processes, Spark SQL) runs on a worker thread
 (:mod:`workbench.feeds.worker`), never on the Bokeh event loop. One module per area:
-``broker``, ``producers``, ``live``, ``models``, ``pipeline`` (all at once), and later
-``detection`` and ``health``.
+``broker``, ``producers``, ``live``, ``models``, ``detection`` (the Spark detector in
+this process), ``health`` (the detector's health topic), ``pipeline`` (all at once).
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from pipelines.config import Settings, load_settings
+from pipelines.data.demo import demo_folder
+from pipelines.data.generator import files_in
 from workbench.feeds.broker import BrokerFeed
+from workbench.feeds.detection import DetectionFeed
+from workbench.feeds.health import HealthFeed
 from workbench.feeds.live import LiveFeeds
 from workbench.feeds.models import ModelsFeed
 from workbench.feeds.pipeline import PipelineFeed
@@ -29,7 +34,21 @@ class WorkbenchState:
         self.producers = ProducersFeed(self.settings)
         self.live = LiveFeeds(self.settings)
         self.models = ModelsFeed(self.settings)
-        self.pipeline = PipelineFeed(self.broker, self.producers, self.live)
+        self.detection = DetectionFeed(
+            self.settings,
+            model_paths=lambda: (
+                self.models.model_path("process"),
+                self.models.model_path("memory"),
+            ),
+            data_file=self.replayed_process_file,
+        )
+        self.health = HealthFeed(self.settings)
+        self.pipeline = PipelineFeed(self.broker, self.producers, self.live, self.detection)
+
+    def replayed_process_file(self) -> Path:
+        """The process file the producer replays (its own, else the generated demo data)."""
+        chosen = self.producers.process.file.strip()
+        return Path(chosen).expanduser() if chosen else files_in(demo_folder(self.settings)).process
 
     def poll(self) -> None:
         """Refresh what is not pushed to the views (the broker's state); non-blocking.
@@ -41,9 +60,12 @@ class WorkbenchState:
 
     def shutdown(self) -> None:
         """Stop what this workbench started (called when the server unloads)."""
-        # Producers first: they flush into the broker, which may be ours to stop.
+        # The detector first (its JVM must not outlive the server), then the producers:
+        # they flush into the broker, which may be ours to stop.
+        self.detection.shutdown()
         self.producers.stop_all()
         self.live.stop_all()
+        self.health.stop()
         self.broker.stop_embedded()
 
 

@@ -1,8 +1,8 @@
 """The whole pipeline at once: the sidebar's "Start pipeline" / "Stop pipeline" pair.
 
 Starting makes sure a broker answers (the embedded one is started when none does) and
-the two topics exist, then starts both live pipelines and both producers; stopping stops
-them in the reverse order.
+the two topics exist, then starts both live pipelines, both producers and the streaming
+detector; stopping stops them in the reverse order (the detector first).
 Both run on the worker pool (they wait for processes and for Kafka), never on the Bokeh
 event loop, and a second press while one runs is ignored rather than queued.
 """
@@ -18,24 +18,31 @@ import param
 from pipelines import kafka_io
 from pipelines.errors import StopHackingError
 from workbench.feeds.broker import BrokerFeed
+from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.live import LiveFeeds
 from workbench.feeds.producers import ProducersFeed
 from workbench.feeds.worker import submit
 
 
 class PipelineFeed(param.Parameterized):
-    """Starts and stops broker, producers and live pipelines together."""
+    """Starts and stops broker, producers, live pipelines and the detector together."""
 
     busy = param.Boolean(default=False, doc="a start or stop is in progress")
     message = param.String(default="Pipeline not started.")
 
     def __init__(
-        self, broker: BrokerFeed, producers: ProducersFeed, live: LiveFeeds, **params: Any
+        self,
+        broker: BrokerFeed,
+        producers: ProducersFeed,
+        live: LiveFeeds,
+        detection: DetectionFeed | None = None,
+        **params: Any,
     ) -> None:
         super().__init__(**params)
         self.broker = broker
         self.producers = producers
         self.live = live
+        self.detection = detection
         self._lock = threading.Lock()
 
     def start(self) -> Future[bool] | None:
@@ -78,9 +85,18 @@ class PipelineFeed(param.Parameterized):
                 feed.ensure_started()
             for producer in self.producers.by_stream.values():
                 producer.start()
-            # DETECTOR HOOK: start the streaming detector's workbench feed here once
-            # pipelines/detector offers one (its tab and the sidebar read that feed).
-            self.message = "Pipeline started: broker, producers and live consumers."
+            if self.detection is None:
+                self.message = "Pipeline started: broker, producers and live consumers."
+                return True
+            # The detector last, and without waiting for it: its JVM and models take tens
+            # of seconds, and it reads the topics from the earliest offsets on its first
+            # start (from its checkpoints afterwards), so it misses none of the records
+            # the producers sent meanwhile. The producers and live views need not wait.
+            self.detection.start()
+            self.message = (
+                "Pipeline started: broker, producers and live consumers; "
+                "the detector is starting (Detection tab)."
+            )
             return True
         finally:
             self.busy = False
@@ -99,7 +115,10 @@ class PipelineFeed(param.Parameterized):
             return False
         try:
             self.param.update(busy=True, message="Stopping the pipeline…")
-            # DETECTOR HOOK: stop the streaming detector here, before its inputs stop.
+            # The detector first, while its inputs still flow: its last micro-batch and
+            # read-back see everything the producers sent.
+            if self.detection is not None:
+                self.detection.stop_now()
             self.producers.stop_all()
             self.live.stop_all()
             self.message = "Pipeline stopped."

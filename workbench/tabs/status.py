@@ -13,6 +13,7 @@ import panel as pn
 
 from workbench.feeds import WorkbenchState
 from workbench.feeds.broker import BrokerFeed
+from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.live import LiveFeed
 from workbench.feeds.pipeline import PipelineFeed
 from workbench.feeds.producers import ProducerFeed
@@ -54,6 +55,15 @@ def live_line(stream: str, state: str, accepted: int) -> str:
     """One Markdown line: a live pipeline's state and the records it counted."""
     shown = {"waiting": "waiting for data", "broker down": "**broker down**"}.get(state, state)
     return f"**{stream.capitalize()} live view**: {shown}, {accepted:,} records counted"
+
+
+def detector_line(state: str, alerts_total: int, failure: str) -> str:
+    """One Markdown line: the streaming detector's state (its failure text when failed)."""
+    if state == "failed":
+        return f"**Detector**: **failed**: {failure}"
+    if state == "running":
+        return f"**Detector**: running, {alerts_total:,} alerts"
+    return f"**Detector**: {state}"
 
 
 def broker_banner(feed: BrokerFeed) -> pn.viewable.Viewable:
@@ -102,6 +112,14 @@ def _live_status(feed: LiveFeed) -> pn.pane.Markdown:
     )
 
 
+def _detector_status(feed: DetectionFeed) -> pn.pane.Markdown:
+    return pn.pane.Markdown(
+        pn.bind(detector_line, feed.param.state, feed.param.alerts_total, feed.param.failure),
+        margin=(0, 10),
+        css_classes=["detector-status"],
+    )
+
+
 def pipeline_controls(feed: PipelineFeed) -> pn.Column:
     """The "Start pipeline" / "Stop pipeline" pair with its progress message."""
     start = pn.widgets.Button(label="Start pipeline", color="success", width=135)
@@ -124,7 +142,7 @@ def pipeline_controls(feed: PipelineFeed) -> pn.Column:
 
 
 def sidebar(state: WorkbenchState) -> pn.Column:
-    """The sidebar: the broker in use, each producer and live pipeline, start/stop all."""
+    """The sidebar: broker, producers, live pipelines, the detector; start/stop all."""
     broker = state.broker
     return pn.Column(
         pn.pane.Markdown("### Pipeline"),
@@ -143,6 +161,6 @@ def sidebar(state: WorkbenchState) -> pn.Column:
         ),
         *[_producer_status(feed) for feed in state.producers.by_stream.values()],
         *[_live_status(feed) for feed in state.live.feeds.values()],
-        # DETECTOR HOOK: the detector's status line goes here once its feed exists.
+        _detector_status(state.detection),
         sizing_mode="stretch_width",
     )

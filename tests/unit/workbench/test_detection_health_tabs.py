@@ -1,0 +1,231 @@
+"""The Detection and Health tabs (and the sidebar's detector line) from static feed values.
+
+Nothing connects and no JVM starts: the feeds get plain parameter values, as the refresh
+cycle and the health reader would set them, and the checks read the rendered models' text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import pytest
+
+from pipelines.config import load_settings, replace
+from tests.unit.workbench.test_app_views import render, visible_text
+from workbench.feeds import WorkbenchState
+from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
+from workbench.tabs.charts import series
+from workbench.tabs.detection import counts_chart, detection_tab
+from workbench.tabs.health import health_tab, history_chart
+from workbench.tabs.status import detector_line, sidebar
+
+T0 = pd.Timestamp("2026-11-28 10:00")  # naive UTC, as Spark hands timestamps over
+
+
+@pytest.fixture(autouse=True)
+def _reset_panel_state() -> Iterator[None]:
+    yield
+    pn.state.reset()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> WorkbenchState:
+    settings = replace(
+        load_settings(),
+        {"home": str(tmp_path), "kafka.bootstrap_servers": "127.0.0.1:9", "models_dir": tmp_path},
+    )
+    return WorkbenchState(settings)
+
+
+def counts() -> pd.DataFrame:
+    """7a rows as window_counts_frame returns them: machines 4 and 5, two windows."""
+    rows = [
+        (4, T0, "process", 3),
+        (4, T0, "memory", 2),
+        (5, T0, "process", 1),
+        (4, T0 + timedelta(minutes=2), "process", 6),
+        (4, T0 + timedelta(minutes=2), "memory", 4),
+        (5, T0 + timedelta(minutes=2), "memory", 7),
+    ]
+    frame = pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
+    frame["window_end"] = frame["window_start"] + timedelta(minutes=2)
+    return frame.loc[:, ["machine", "window_start", "window_end", "stream", "count"]]
+
+
+def alerts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "machine": [5],
+            "CMD": ["xmrig"],
+            "PID": [4242],
+            "window_start": [T0 + timedelta(minutes=2)],
+            "window_end": [T0 + timedelta(minutes=4)],
+            "pair_count": [3],
+            "severity": ["high"],
+            "severity_score": [0.9512],
+            "process_probability": [0.98],
+            "memory_probability": [0.9512],
+            "first_process_event_time": [T0 + timedelta(minutes=2, seconds=4)],
+            "first_memory_event_time": [T0 + timedelta(minutes=2, seconds=8)],
+            "batch": [1],
+        }
+    )
+
+
+def health_record(stream: str, batch_id: int, at: pd.Timestamp, **extra: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "schema_version": 1,
+        "at": at.replace(tzinfo=UTC).isoformat(),
+        "stream": stream,
+        "batch_id": batch_id,
+        "messages": 10,
+        "records": 40,
+        "records_per_s": 20.0,
+        "quarantined": {"decode": 0, "parse": 1, "score": 0},
+        "quarantined_total": 1,
+        "scored": 39,
+        "attacks": 4,
+        "duration_s": 2.0,
+        "lag": 12,
+        "watermark": None,
+        "alerts_total": 0,
+    }
+    record.update(extra)
+    return record
+
+
+def _cells(text: str, header_end: str, n: int) -> list[str]:
+    """The first ``n`` whitespace-separated cells after a table's last header."""
+    return text[text.index(header_end) + len(header_end) :].split()[:n]
+
+
+# -- empty state ------------------------------------------------------------------------
+def test_detection_and_health_say_they_wait_before_data(state: WorkbenchState) -> None:
+    detection = visible_text(render(detection_tab(state.detection)))
+    assert "Detector stopped." in detection
+    assert "Waiting for data… (no attack counted in any window yet)" in detection
+    assert "Attack events · Waiting for data… (none yet)" in detection
+    assert f"Detection quality · {NO_GROUND_TRUTH}" in detection
+    health = visible_text(render(health_tab(state.health, start=False)))
+    assert "Waiting for data… (no health record yet)" in health
+    assert "Detector: stopped" in visible_text(render(sidebar(state)))
+    # The charts say so too (a labelled placeholder: Bokeh cannot start from nothing).
+    for chart in (counts_chart(None, "process"), history_chart(None, "lag", "lag")):
+        assert list(chart.get(0).keys()) == ["waiting for data"]
+
+
+# -- normal state -----------------------------------------------------------------------
+def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchState) -> None:
+    root = render(detection_tab(state.detection))
+    side = render(sidebar(state))
+    per_stream = {
+        "process": SimpleNamespace(batches=4, records=400, quarantined=2, scored=398, attacks=40),
+        "memory": SimpleNamespace(batches=3, records=300, quarantined=0, scored=300, attacks=21),
+    }
+    scores = SimpleNamespace(tp=8, fp=2, fn=1, precision=0.8, recall=0.8889, f1=0.8421)
+    quality = SimpleNamespace(streams={"process": scores, "memory": scores}, events=scores)
+    state.detection.param.update(
+        state="running",
+        message="trigger 2 s",
+        counts=counts(),
+        alerts=alerts(),
+        alerts_total=1,
+        totals=totals_frame(per_stream),
+        refreshed_at="10:05:00 UTC",
+        quality=quality_frame(quality),
+        quality_note="against the ground truth in /data/generated",
+    )
+    text = visible_text(root)
+    assert "Detector running. trigger 2 s" in text
+    assert "Waiting for data" not in text
+    # The newest window per machine and stream (machine 5 process: its only window).
+    latest = _cells(text, "count", 4 * 5)
+    assert latest == [
+        "4", "memory", "2026-11-28", "10:02:00", "4",
+        "4", "process", "2026-11-28", "10:02:00", "6",
+        "5", "memory", "2026-11-28", "10:02:00", "7",
+        "5", "process", "2026-11-28", "10:00:00", "1",
+    ]  # fmt: skip
+    assert "Attack events (newest 1; 1 alerts raised in this run)" in text
+    event = _cells(text, "first_memory_event_time", 7)
+    assert event == ["5", "xmrig", "4242", "2026-11-28", "10:02:00", "3", "high"]
+    assert _cells(text, "attacks", 6) == ["process", "4", "400", "2", "398", "40"]
+    assert "Detection quality (against the ground truth in /data/generated)" in text
+    assert _cells(text, "f1", 7) == ["process", "records", "8", "2", "1", "0.8", "0.889"]
+    assert "attack events (7b)" in text
+    assert "Detector: running, 1 alerts" in visible_text(side)
+
+
+def test_counts_chart_draws_one_curve_per_machine_with_every_window() -> None:
+    chart = counts_chart(counts(), "memory")
+    assert sorted(chart.get(0).keys()) == ["4", "5"]
+    assert list(series(chart, "4")["count"]) == [2, 4]
+    assert list(series(chart, "5")["count"]) == [7]  # one window: drawn as a marker
+    assert list(counts_chart(counts(), "process").get(0).keys()) == ["4", "5"]
+
+
+def test_health_tab_shows_the_latest_record_per_stream_and_curves(
+    state: WorkbenchState,
+) -> None:
+    root = render(health_tab(state.health, start=False))
+    state.health.show(
+        [
+            health_record("process", 0, T0, records_per_s=10.0, lag=100),
+            health_record("memory", 0, T0 + timedelta(seconds=1), lag=None),
+            health_record(
+                "process", 1, T0 + timedelta(seconds=5), records_per_s=30.5, lag=0,
+                watermark="2026-11-28T09:59:40.000Z", alerts_total=2,
+            ),
+        ]
+    )  # fmt: skip
+    text = visible_text(root)
+    assert "Latest micro-batch per stream" in text and "no health record yet" not in text
+    rows = _cells(text, "alerts_total", 2 * 12)
+    assert rows[:12] == [
+        "memory", "10:00:01", "0", "40", "20.0", "-", "-", "2.0", "1", "39", "4", "0",
+    ]  # fmt: skip
+    assert rows[12:] == [
+        "process", "10:00:05", "1", "40", "30.5", "0", "2026-11-28T09:59:40.000Z",
+        "2.0", "1", "39", "4", "2",
+    ]  # fmt: skip
+    chart = history_chart(state.health.history, "lag", "lag")
+    assert list(chart.get(0).keys()) == ["process"]  # memory's only lag was unknown
+    assert list(series(chart, "process")["lag"]) == [100.0, 0.0]
+    rate = history_chart(state.health.history, "records_per_s", "records/s")
+    assert sorted(rate.get(0).keys()) == ["memory", "process"]
+
+
+# -- failed detector --------------------------------------------------------------------
+def test_a_failed_detector_shows_in_its_tab_and_the_sidebar(state: WorkbenchState) -> None:
+    root = render(detection_tab(state.detection))
+    side = render(sidebar(state))
+    failure = "The detector failed: query attack_counts failed: java.lang.OutOfMemoryError"
+    state.detection.param.update(state="failed", failure=failure, message="Detector failed.")
+    assert f"Detector failed. {failure}" in visible_text(root)
+    assert f"Detector: failed: {failure}" in visible_text(side)
+    # The rest of the sidebar still reports the other parts.
+    assert "Process producer: stopped, 0 records sent" in visible_text(side)
+
+
+def test_a_detector_that_cannot_start_fails_with_the_reason_and_no_jvm(
+    state: WorkbenchState, tmp_path: Path
+) -> None:
+    # The models folder of this state is empty: the detector must refuse before Spark.
+    assert state.detection.start_now() is False
+    assert state.detection.state == "failed"
+    assert "ModelError" in state.detection.failure
+    assert str(tmp_path / "process_pipeline_model") in state.detection.failure
+    assert state.detection.detector is None and not state.detection.busy
+    assert detector_line("failed", 0, state.detection.failure).startswith("**Detector**: **failed")
+
+
+def test_status_line_of_the_detector() -> None:
+    assert detector_line("stopped", 0, "") == "**Detector**: stopped"
+    assert detector_line("starting", 0, "") == "**Detector**: starting"
+    assert detector_line("running", 1234, "") == "**Detector**: running, 1,234 alerts"

@@ -1,0 +1,101 @@
+"""Charts and tables shared by the Detection and Health tabs.
+
+:func:`series_chart` draws line-and-marker charts of one series per group (machine,
+stream), pure.
+
+A curve alone does not show a series with a single point (a machine's first 2-minute
+window), so every series is drawn as a curve with markers. An empty chart gets a labelled
+placeholder: Bokeh cannot initialise a plot from an empty overlay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+
+WAITING = "waiting for data"
+
+
+def series_chart(
+    frame: pd.DataFrame | None,
+    *,
+    x: tuple[str, str],
+    y: tuple[str, str],
+    group: str,
+    title: str,
+    height: int,
+    colour: Callable[[str], str],
+    label: Callable[[str], str] = str,
+) -> hv.Overlay:
+    """Curves with markers, one per value of ``group``; legend on the right.
+
+    Args:
+        frame: the rows (None or empty: a placeholder titled "… (waiting for data)").
+        x: (column, axis label) of the x axis.
+        y: (column, axis label) of the y axis; rows where it is null are left out.
+        group: the column whose values make the series.
+        title: the chart's title.
+        height: pixels.
+        colour: series key → colour.
+        label: series key → legend text.
+
+    Returns:
+        ``NdOverlay`` of curves × ``NdOverlay`` of markers (keys: the group values as text).
+    """
+    x_dim, y_dim = hv.Dimension(x[0], label=x[1]), hv.Dimension(y[0], label=y[1])
+    curves: dict[str, hv.Curve] = {}
+    markers: dict[str, hv.Scatter] = {}
+    if frame is not None and not frame.empty:
+        for key, part in frame.groupby(group, sort=True):
+            data = part.loc[:, [x[0], y[0]]].dropna().sort_values(x[0]).reset_index(drop=True)
+            if data.empty:
+                continue
+            name = str(key)
+            curves[name] = hv.Curve(data, x_dim, y_dim, label=label(name))
+            markers[name] = hv.Scatter(data, x_dim, y_dim, label=label(name))
+    waiting = not curves
+    if waiting:
+        empty = pd.DataFrame({x[0]: pd.Series(dtype="datetime64[ns]"), y[0]: []})
+        curves[WAITING] = hv.Curve(empty, x_dim, y_dim, label=WAITING)
+        markers[WAITING] = hv.Scatter(empty, x_dim, y_dim, label=WAITING)
+    lines = hv.NdOverlay(curves, kdims=[group])
+    points = hv.NdOverlay(markers, kdims=[group])
+    if "bokeh" in hv.Store.renderers:
+        for key in curves:
+            tint = "#9ca3af" if key == WAITING else colour(key)
+            curves[key].opts(color=tint, line_width=2, backend="bokeh")
+            markers[key].opts(color=tint, size=7, tools=["hover"], backend="bokeh")
+        lines = lines.opts(show_legend=True, backend="bokeh")
+        points = points.opts(show_legend=False, backend="bokeh")
+    chart = lines * points
+    if "bokeh" in hv.Store.renderers:
+        chart = chart.opts(
+            title=f"{title} ({WAITING})" if waiting else title,
+            responsive=True,
+            height=height,
+            legend_position="right",
+            show_grid=True,
+            backend="bokeh",
+        )
+    return chart
+
+
+def series(chart: hv.Overlay, key: str) -> pd.DataFrame:
+    """The data of one series of a :func:`series_chart` (tests and notebooks)."""
+    lines = chart.get(0)
+    return lines[key].dframe()
+
+
+def table_pane(frame: pd.DataFrame, css_class: str) -> pn.pane.DataFrame:
+    """An HTML table of ``frame`` without its index; a ``stream`` column is headed ``Stream``.
+
+    Panel takes any object with a ``stream`` attribute for a streamz DataFrame, and a
+    pandas frame with a ``stream`` column has one.
+    """
+    shown = frame.rename(columns={"stream": "Stream"})
+    return pn.pane.DataFrame(
+        shown, index=False, sizing_mode="stretch_width", css_classes=[css_class]
+    )

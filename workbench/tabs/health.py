@@ -1,0 +1,110 @@
+"""Health tab: the detector's health records (one per ingest micro-batch and stream).
+
+A table of the newest record per stream (records/s, lag, watermark, batch duration,
+quarantined, scored, attacks, alerts so far) and two charts over time, one curve per
+stream: records per second of batch work, and lag (messages of the source topic not
+read yet when the batch ended). The data come from the health topic, so the tab also
+shows a detector running elsewhere (``stophacking detect``) on the same cluster.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh
+import pandas as pd
+import panel as pn
+
+from workbench.feeds.health import HealthFeed
+from workbench.tabs.charts import series_chart, table_pane
+
+CHART_HEIGHT_PX = 280
+STREAM_COLOURS = {"process": "#1d4ed8", "memory": "#b91c1c"}
+WAITING = "Waiting for data…"
+LATEST_COLUMNS = [
+    "stream",
+    "at",
+    "batch_id",
+    "records",
+    "records_per_s",
+    "lag",
+    "watermark",
+    "duration_s",
+    "quarantined_total",
+    "scored",
+    "attacks",
+    "alerts_total",
+]
+
+
+def health_banner(state: str, message: str, topic: str) -> pn.pane.Alert:
+    """The reader's state: waiting, live, broker down, stopped."""
+    if state == "broker down":
+        return pn.pane.Alert(f"**Kafka is not reachable.** {message}", alert_type="danger")
+    if state == "waiting":
+        return pn.pane.Alert(
+            f"{WAITING} (reading `{topic}`: the detector publishes a record per micro-batch)",
+            alert_type="info",
+        )
+    if state == "stopped":
+        return pn.pane.Alert(f"Stopped: {message}", alert_type="secondary")
+    return pn.pane.Alert(f"Live: {message}", alert_type="success")
+
+
+def latest_table(latest: pd.DataFrame | None) -> pn.viewable.Viewable:
+    """The newest health record of each stream, or the waiting line."""
+    if latest is None or latest.empty:
+        return pn.pane.Markdown(f"_{WAITING} (no health record yet)_")
+    shown = latest.loc[:, LATEST_COLUMNS].copy()
+    shown["at"] = shown["at"].dt.strftime("%H:%M:%S")
+    shown["lag"] = shown["lag"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}")
+    shown["watermark"] = shown["watermark"].map(lambda v: v or "-")
+    return pn.Column(
+        pn.pane.Markdown("**Latest micro-batch per stream** (times UTC)"),
+        table_pane(shown, "health-latest"),
+    )
+
+
+def history_chart(history: pd.DataFrame | None, column: str, label: str) -> hv.Overlay:
+    """One curve per stream of ``column`` over time (pure)."""
+    return series_chart(
+        history,
+        x=("at", "batch end (UTC)"),
+        y=(column, label),
+        group="stream",
+        title=label,
+        height=CHART_HEIGHT_PX,
+        colour=lambda stream: STREAM_COLOURS.get(stream, "#6b7280"),
+    )
+
+
+def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
+    """The Health tab's content bound to ``feed`` (displayable in Jupyter too).
+
+    Args:
+        feed: the shared health feed.
+        start: start its reader if it does not run yet (once per process).
+    """
+    if start:
+        feed.ensure_started()
+    charts = pn.Row(
+        *[
+            pn.pane.HoloViews(
+                pn.bind(history_chart, feed.param.history, column, label),
+                sizing_mode="stretch_width",
+                height=CHART_HEIGHT_PX + 20,
+                linked_axes=False,
+            )
+            for column, label in (
+                ("records_per_s", "records/s of batch work"),
+                ("lag", "lag (messages not read yet)"),
+            )
+        ],
+        sizing_mode="stretch_width",
+    )
+    return pn.Column(
+        pn.bind(health_banner, feed.param.state, feed.param.message, feed.param.topic),
+        pn.bind(latest_table, feed.param.latest),
+        charts,
+        sizing_mode="stretch_width",
+        name="Health",
+    )
