@@ -7,6 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5006
 DURATION ?= 120
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: setup browser workbench test test-fast test-integration test-e2e lint format demo clean
 
@@ -47,6 +48,11 @@ test-integration: setup
 
 test-e2e: setup browser
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Headless, bounded end-to-end run (broker, producers, live pipelines, detector) and a
+# summary; its state lives in .stophacking/demo and its topics carry the run id.
+demo: setup
+	$(BIN)/stophacking demo --duration $(DURATION) $(DEMO_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check pipelines workbench tests tools

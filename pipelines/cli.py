@@ -531,5 +531,67 @@ def detect(
     sys.exit(code)
 
 
+# -- demo ------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds the producers replay.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Divide both producers' cycle periods by X.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the row counts.")
+@click.option(
+    "--trigger",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Detector micro-batch interval, seconds.",
+)
+@click.option(
+    "--home",
+    "demo_home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The demo's state folder (default <home>/demo).",
+)
+@click.option("--keep-topics", is_flag=True, help="Keep this run's topics on the broker.")
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary to this file as JSON.",
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    duration: float,
+    speed: float,
+    seed: int,
+    trigger: float,
+    demo_home: Path | None,
+    keep_topics: bool,
+    summary_json: Path | None,
+) -> None:
+    """Bounded end-to-end run: broker, producers, live pipelines, detector; a summary."""
+    from pipelines.demo.console import demo as run_demo
+    from pipelines.demo.run import DemoOptions
+
+    options = DemoOptions(
+        duration_s=duration,
+        speed=speed,
+        seed=seed,
+        home=demo_home,
+        trigger_s=trigger,
+        keep_topics=keep_topics,
+    )
+    sys.exit(run_demo(_settings(ctx), options, summary_json=summary_json, out=sys.stdout))
+
+
 if __name__ == "__main__":
     main()

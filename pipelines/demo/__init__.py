@@ -1,0 +1,1 @@
+"""The bounded end-to-end demo (``stophacking demo``, ``make demo``)."""

@@ -1,0 +1,136 @@
+"""Counts over a detector's persisted outputs: what a run cleaned, scored, quarantined, paired.
+
+Read back with Spark from the folders :class:`~pipelines.detector.job.Detector` writes
+(see docs/detector.md), so the figures are those of the outputs themselves, not of the
+running totals a status line shows. Used by ``stophacking demo`` for its summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.detector import transforms as T
+from pipelines.detector.job import ALERTS_DIR, CLEANED_DIR, PAIRS_DIR, QUARANTINE_DIR, SCORED_DIR
+from pipelines.detector.scoring import PREDICTION
+from pipelines.schema.columns import STREAMS, Stream
+
+
+@dataclass(frozen=True)
+class StreamOutputCounts:
+    """One stream's records in the detector's parquet outputs.
+
+    Attributes:
+        cleaned: rows of the cleaned folder (``process/`` or ``memory/``).
+        scored: rows of the scored folder (``<stream>_scored/``).
+        attacks: scored rows predicted as attack (``prediction = 1``).
+        quarantined: stage (``decode``, ``parse``, ``score``) → quarantined rows.
+    """
+
+    cleaned: int = 0
+    scored: int = 0
+    attacks: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined_before_cleaning(self) -> int:
+        """Records that never became cleaned rows (stages ``decode`` and ``parse``)."""
+        return self.quarantined.get(T.STAGE_DECODE, 0) + self.quarantined.get(T.STAGE_PARSE, 0)
+
+    @property
+    def quarantined_before_scoring(self) -> int:
+        """Cleaned rows the model could not score (stage ``score``)."""
+        return self.quarantined.get(T.STAGE_SCORE, 0)
+
+
+@dataclass(frozen=True)
+class OutputCounts:
+    """Every count of one detector run's outputs.
+
+    Attributes:
+        streams: per-stream counts.
+        window_rows: rows of the 7a memory sink (machine × window × stream with attacks).
+        attack_pairs: rows of ``process_memory_attack/`` (7b pairs, duplicates kept).
+        attack_events: rows of ``alerts/`` (one per machine, CMD, PID and window).
+    """
+
+    streams: dict[Stream, StreamOutputCounts]
+    window_rows: int
+    attack_pairs: int
+    attack_events: int
+
+
+def _has_batches(folder: Path) -> bool:
+    """True when a ``batch=<id>`` output folder holds at least one complete batch."""
+    return any((batch / "_SUCCESS").is_file() for batch in folder.glob("batch=*"))
+
+
+def _read_batches(spark: SparkSession, folder: Path) -> DataFrame | None:
+    if not _has_batches(folder):
+        return None
+    return spark.read.option("basePath", str(folder)).parquet(str(folder))
+
+
+def count_stream_outputs(
+    spark: SparkSession, output_dir: Path, stream: Stream
+) -> StreamOutputCounts:
+    """Count one stream's cleaned, scored and quarantined rows under ``output_dir``.
+
+    Args:
+        spark: any session (the detector's own, or another on the same files).
+        output_dir: the detector's output root (``Detector.output_dir``).
+        stream: ``process`` or ``memory``.
+    """
+    cleaned = _read_batches(spark, output_dir / CLEANED_DIR[stream])
+    scored = _read_batches(spark, output_dir / SCORED_DIR[stream])
+    quarantine = _read_batches(spark, output_dir / QUARANTINE_DIR / f"stream={stream}")
+    attacks = 0
+    scored_n = 0
+    if scored is not None:
+        row = scored.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count(F.when(F.col(PREDICTION) == 1.0, True)).alias("attacks"),
+        ).first()
+        assert row is not None  # an aggregate without grouping has one row
+        scored_n, attacks = int(row["rows"]), int(row["attacks"])
+    stages: dict[str, int] = {}
+    if quarantine is not None:
+        stages = {
+            str(row[T.STAGE]): int(row["count"])
+            for row in quarantine.groupBy(T.STAGE).count().collect()
+        }
+    return StreamOutputCounts(
+        cleaned=cleaned.count() if cleaned is not None else 0,
+        scored=scored_n,
+        attacks=attacks,
+        quarantined=stages,
+    )
+
+
+def count_outputs(spark: SparkSession, output_dir: Path, counts_table: str) -> OutputCounts:
+    """Count every output of a detector run.
+
+    Args:
+        spark: the detector's session (the 7a memory sink lives in its JVM).
+        output_dir: the detector's output root.
+        counts_table: name of the 7a memory sink table (``attack_counts`` by default).
+    """
+    streams = {stream: count_stream_outputs(spark, output_dir, stream) for stream in STREAMS}
+    window_rows = (
+        int(spark.table(counts_table).count()) if spark.catalog.tableExists(counts_table) else 0
+    )
+    pairs_dir = output_dir / PAIRS_DIR
+    # The 7b file sink: reading its folder follows its _spark_metadata log (committed
+    # files only).
+    committed = (pairs_dir / "_spark_metadata").is_dir() and any(pairs_dir.glob("part-*"))
+    pairs = spark.read.parquet(str(pairs_dir)).count() if committed else 0
+    alerts = _read_batches(spark, output_dir / ALERTS_DIR)
+    return OutputCounts(
+        streams=streams,
+        window_rows=window_rows,
+        attack_pairs=int(pairs),
+        attack_events=alerts.count() if alerts is not None else 0,
+    )
