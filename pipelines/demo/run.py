@@ -324,6 +324,7 @@ class Demo:
         quality, quality_lines = self._quality(notes)
         live_records = {stream: live.status().accepted for stream, live in self.live.items()}
         self._clock.lap("summary", started)
+        interrupted = stop.is_set()  # before close(), which sets it to stop the producers
         self.close()
 
         streams: dict[str, StreamSummary] = {}
@@ -376,7 +377,7 @@ class Demo:
                 summary_s=marks.get("summary", 0.0),
                 total_s=time.monotonic() - self._clock.started,
             ),
-            interrupted=stop.is_set(),
+            interrupted=interrupted,
             problems=problems,
             notes=notes,
         )
