@@ -485,12 +485,11 @@ class LiveCounts:
         Each call makes a new DynamicMap on the shared Buffer (one per browser session or
         notebook output); the data are shared.
         """
-        window_s, title = self.window_s, self.title
+        return hv.DynamicMap(self.overlay, streams=[self.buffer])
 
-        def draw(data: pd.DataFrame) -> hv.NdOverlay:
-            return counts_overlay(data, window_s=window_s, title=title)
-
-        return hv.DynamicMap(draw, streams=[self.buffer])
+    def overlay(self, data: pd.DataFrame) -> hv.NdOverlay:
+        """The chart of ``data`` (a frame shaped like :attr:`buffer`'s): one curve per machine."""
+        return counts_overlay(data, window_s=self.window_s, title=self.title)
 
     def chart(self) -> hv.NdOverlay:
         """The chart of everything sampled so far, as a static object (PNG export)."""

@@ -20,6 +20,7 @@ import param
 from pipelines.config import Settings
 from pipelines.live.pipeline import LiveCounts, LiveStatus
 from pipelines.schema.columns import STREAMS, Stream
+from workbench.charts import session_chart
 
 STATES = ["stopped", "waiting", "live", "broker down"]
 
@@ -68,6 +69,10 @@ class LiveFeed(param.Parameterized):
     def plot(self) -> hv.DynamicMap:
         """A new live chart over the shared Buffer (one per session or notebook cell)."""
         return self.live.plot()
+
+    def session_plot(self) -> hv.DynamicMap:
+        """A live chart redrawn from the current session's own event loop (see charts)."""
+        return session_chart(self.buffer, self.live.overlay)
 
     def _on_status(self, status: LiveStatus) -> None:
         latest = status.latest

@@ -1,7 +1,8 @@
 """Process and Memory tabs: the live per-machine count curves with a table beside them.
 
-The chart is a HoloViews DynamicMap over the feed's shared Buffer (the streaming
-DataFrame the streamz pipeline fills); the side column shows the latest counts per
+The chart is a HoloViews DynamicMap drawn from the feed's shared Buffer (the streaming
+DataFrame the streamz pipeline fills), redrawn on the session's own loop
+(:mod:`workbench.charts`); the side column shows the latest counts per
 machine, the pipeline's state ("waiting for data…", broker down) and the malformed
 records. Every piece is a Panel object, so a notebook can display the same tab.
 """
@@ -56,7 +57,7 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
     if start:
         feed.ensure_started()
     chart = pn.pane.HoloViews(
-        feed.plot(), sizing_mode="stretch_width", height=CHART_HEIGHT_PX, linked_axes=False
+        feed.session_plot(), sizing_mode="stretch_width", height=CHART_HEIGHT_PX, linked_axes=False
     )
     side = pn.Column(
         pn.bind(_banner, feed.param.state, feed.param.message, feed.param.topic),
