@@ -40,6 +40,7 @@ from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
 if TYPE_CHECKING:
     from pipelines.broker.embedded import BrokerChoice
     from pipelines.detector.job import Detector
+    from pipelines.detector.outputs import OutputCounts
     from pipelines.live.pipeline import LiveCounts
     from pipelines.replay.kafka_producer import Replayer
     from pipelines.replay.report import ReplayReport
@@ -298,7 +299,7 @@ class Demo:
             + ", ".join(f"{s} every {p:g} s" for s, p in periods.items())
             + f"); topics {self.topics['process']}, {self.topics['memory']}"
         )
-        replay_started = time.monotonic()
+        replay_started, replay_started_at = time.monotonic(), time.time()
         self._start_producers(stop)
         first_alert = self._watch(stop, replay_started, problems)
         started = self._clock.lap("replay", replay_started)
@@ -313,14 +314,18 @@ class Demo:
         failure = detector.failure()
         if failure is None:
             self.echo(f"demo {self.run_id}: producers done; the detector drains what they sent")
-            detector.process_all_available()
-            if first_alert is None and detector.stats.alerts:
-                first_alert = time.monotonic() - replay_started
+            try:
+                detector.process_all_available()
+            except Exception as exc:  # a query failed while draining: report, still stop
+                problems.append(detector.failure() or f"draining the detector failed: {exc}")
         else:
             problems.append(failure)
         started = self._clock.lap("drain", started)
 
         counts = self._count_outputs()
+        if counts.first_alert_at is not None:
+            # From the alerts' own raised_at: exact even when the first came while draining.
+            first_alert = counts.first_alert_at - replay_started_at
         quality, quality_lines = self._quality(notes)
         live_records = {stream: live.status().accepted for stream, live in self.live.items()}
         self._clock.lap("summary", started)
@@ -330,22 +335,22 @@ class Demo:
         streams: dict[str, StreamSummary] = {}
         for stream in STREAMS:
             report = reports.get(stream)
-            out = counts.streams[stream] if counts is not None else None
+            out = counts.streams[stream]
             streams[stream] = StreamSummary(
                 produced=report.total_acked if report else 0,
                 sent=report.total_sent if report else 0,
                 producer_errors=report.errors if report else 0,
                 cycles=report.cycles if report else 0,
-                cleaned=out.cleaned if out else 0,
-                scored=out.scored if out else 0,
-                predicted_attacks=out.attacks if out else 0,
-                quarantined=dict(out.quarantined) if out else {},
+                cleaned=out.cleaned,
+                scored=out.scored,
+                predicted_attacks=out.attacks,
+                quarantined=dict(out.quarantined),
                 live_records=live_records[stream],
                 live_latest=live_latest[stream],
             )
         if not problems:
             problems += accounting_problems(streams)
-        if counts is not None and counts.attack_events == 0:
+        if counts.attack_events == 0:
             notes.append(
                 "no attack events: run longer (--duration) or faster (--speed) so that both "
                 "streams' attack rows arrive"
@@ -363,9 +368,9 @@ class Demo:
             cycle_periods_s=periods,
             trigger_s=self.options.trigger_s,
             streams=streams,
-            window_rows=counts.window_rows if counts else 0,
-            attack_pairs=counts.attack_pairs if counts else 0,
-            attack_events=counts.attack_events if counts else 0,
+            window_rows=counts.window_rows,
+            attack_pairs=counts.attack_pairs,
+            attack_events=counts.attack_events,
             first_alert_after_s=first_alert,
             quality_lines=quality_lines,
             quality=quality,
@@ -470,7 +475,7 @@ class Demo:
         return reports
 
     # -- figures ---------------------------------------------------------------------
-    def _count_outputs(self) -> Any:
+    def _count_outputs(self) -> OutputCounts:
         from pipelines.detector.outputs import count_outputs
 
         assert self.detector is not None

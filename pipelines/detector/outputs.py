@@ -55,12 +55,14 @@ class OutputCounts:
         window_rows: rows of the 7a memory sink (machine × window × stream with attacks).
         attack_pairs: rows of ``process_memory_attack/`` (7b pairs, duplicates kept).
         attack_events: rows of ``alerts/`` (one per machine, CMD, PID and window).
+        first_alert_at: when the first alerts were written (unix seconds), or None.
     """
 
     streams: dict[Stream, StreamOutputCounts]
     window_rows: int
     attack_pairs: int
     attack_events: int
+    first_alert_at: float | None = None
 
 
 def _has_batches(folder: Path) -> bool:
@@ -127,10 +129,15 @@ def count_outputs(spark: SparkSession, output_dir: Path, counts_table: str) -> O
     # files only).
     committed = (pairs_dir / "_spark_metadata").is_dir() and any(pairs_dir.glob("part-*"))
     pairs = spark.read.parquet(str(pairs_dir)).count() if committed else 0
-    alerts = _read_batches(spark, output_dir / ALERTS_DIR)
+    alerts_dir = output_dir / ALERTS_DIR
+    alerts = _read_batches(spark, alerts_dir)
+    # An alert batch folder is written only when it raises alerts; its _SUCCESS file's
+    # time is when they were raised (the parquet rows do not carry that time).
+    raised = [marker.stat().st_mtime for marker in alerts_dir.glob("batch=*/_SUCCESS")]
     return OutputCounts(
         streams=streams,
         window_rows=window_rows,
         attack_pairs=int(pairs),
         attack_events=alerts.count() if alerts is not None else 0,
+        first_alert_at=min(raised, default=None),
     )
