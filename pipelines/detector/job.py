@@ -54,6 +54,7 @@ from pyspark.sql.types import (
 from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms as T
+from pipelines.detector.alert_ledger import AlertLedger
 from pipelines.detector.health import BatchStatus, health_record
 from pipelines.detector.scoring import PREDICTION, load_pipeline_model, score
 from pipelines.detector.session import build_spark_session
@@ -248,6 +249,7 @@ class Detector:
         self.stats = DetectorStats()
         self._next_offsets: dict[Stream, dict[int, int]] = {s: {} for s in STREAMS}
         self._health_producer: KafkaProducer | None = None
+        self._alert_ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
 
     # -- set-up ----------------------------------------------------------------------
     @property
@@ -397,7 +399,10 @@ class Detector:
 
     def watermark(self) -> str | None:
         """The 7a query's event-time watermark (ISO text), None before it has one."""
-        query = self._queries.get("attack_counts")
+        return self._query_watermark("attack_counts")
+
+    def _query_watermark(self, name: str) -> str | None:
+        query = self._queries.get(name)
         progress = query.lastProgress if query is not None else None
         if not progress:
             return None
@@ -527,7 +532,10 @@ class Detector:
             .trigger(processingTime=trigger)
             .start()
         )
-        pairs = T.attack_pairs(self.scored_stream("process"), self.scored_stream("memory"))
+        # A crash-replayed ingest batch publishes its scored records twice: pair each once.
+        pairs = T.attack_pairs(
+            *(T.drop_replayed_records(self.scored_stream(stream)) for stream in STREAMS)
+        )
         self._queries["attack_pairs"] = (
             pairs.writeStream.queryName("attack_pairs")
             .outputMode("append")
@@ -541,6 +549,7 @@ class Detector:
 
     def _start_alerts(self, pairs_schema: StructType, trigger: str) -> None:
         """Alerts read the committed 7b pairs back from their file sink, as a stream."""
+        self._seed_alert_ledger()
         metadata = self.output_path(PAIRS_DIR) / "_spark_metadata"
         deadline = time.monotonic() + SINK_READY_TIMEOUT_S
         # The file source uses the sink's metadata log (committed files only) only if the
@@ -562,39 +571,58 @@ class Detector:
             .start()
         )
 
-    def _alerted_before(self, batch_id: int) -> DataFrame | None:
-        """Keys of the alerts raised by earlier alert batches (None: there are none)."""
+    def _seed_alert_ledger(self) -> None:
+        """Load the keys earlier runs alerted (once per start; complete folders only).
+
+        A folder without ``_SUCCESS`` belongs to an attempt that crashed before Spark
+        committed its batch; that batch runs again and rewrites it.
+        """
         root = self.output_path(ALERTS_DIR)
-        earlier = [p for p in root.glob("batch=*") if int(p.name.split("=", 1)[1]) < batch_id]
-        if not earlier:
-            return None
-        raised = self.spark.read.option("basePath", str(root)).parquet(*map(str, earlier))
-        return raised.select(*T.ALERT_KEY_COLUMNS)
+        done = [p.parent for p in root.glob("batch=*/_SUCCESS")]
+        self._alert_ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
+        if not done:
+            return
+        raised = self.spark.read.option("basePath", str(root)).parquet(*map(str, done))
+        rows = raised.select(
+            T.alert_key(raised).alias("key"),
+            F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
+            F.col("batch"),
+        ).collect()
+        self._alert_ledger.seed((r["key"], float(r["end_s"]), int(r["batch"])) for r in rows)
 
     def _alerts_batch(self, pairs: DataFrame, batch_id: int) -> None:
-        groups = T.alert_groups(pairs)
-        before = self._alerted_before(batch_id)
-        if before is not None:
-            groups = groups.join(before, on=list(T.ALERT_KEY_COLUMNS), how="left_anti")
-        fresh = groups.persist(StorageLevel.MEMORY_AND_DISK)
+        groups = T.alert_groups(pairs).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            if fresh.isEmpty():
-                return
-            # The batch's own folder, overwritten on a re-run: the record of which keys
-            # were alerted, so a key and window is alerted once whatever comes later.
-            self._write_parquet(fresh, self.output_path(ALERTS_DIR), batch_id)
-            raised = fresh.count()
-            (
-                T.alerts_to_kafka(fresh, self.model_versions)
-                .write.format("kafka")
-                .options(**kafka_options(self.settings))
-                .option("topic", self.topics.alerts)
-                .save()
-            )
-            with self._lock:
-                self.stats.alerts += raised
+            # One row per program and window: small enough to decide on the driver.
+            candidates = {
+                r["key"]: float(r["end_s"])
+                for r in groups.select(
+                    T.alert_key(groups).alias("key"),
+                    F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
+                ).collect()
+            }
+            fresh_keys = self._alert_ledger.fresh(candidates, batch_id)
+            if fresh_keys:
+                fresh = groups.filter(T.alert_key(groups).isin(list(fresh_keys)))
+                # The batch's own folder, overwritten on a re-run: the record of which
+                # keys were alerted, read back into the ledger when the detector starts.
+                self._write_parquet(fresh, self.output_path(ALERTS_DIR), batch_id)
+                (
+                    T.alerts_to_kafka(fresh, self.model_versions)
+                    .write.format("kafka")
+                    .options(**kafka_options(self.settings))
+                    .option("topic", self.topics.alerts)
+                    .save()
+                )
+                self._alert_ledger.record(fresh_keys, batch_id)
+                with self._lock:
+                    self.stats.alerts += len(fresh_keys)
         finally:
-            fresh.unpersist()
+            groups.unpersist()
+        watermark = self._query_watermark("attack_pairs")
+        self._alert_ledger.observe(
+            None if watermark is None else datetime.fromisoformat(watermark).timestamp()
+        )
 
     def process_all_available(self) -> None:
         """Block until every query has processed what its sources hold now (tests).

@@ -23,7 +23,9 @@ score-quarantined + scorable.
 
 The monitoring transforms read scored records: :func:`attack_counts` (7a) and
 :func:`attack_pairs` (7b). Applied to batch DataFrames, their watermarks are no-ops, so
-the same functions recompute the streaming results in tests.
+the same functions recompute the streaming results in tests. :func:`drop_replayed_records`
+removes the second copy of a scored record that a crash-replayed ingest batch published
+again, before 7b pairs it.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ with produced ones."""
 JSON_OPTIONS: Final[dict[str, str]] = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
 """Timestamps in the scored topic's JSON keep microseconds (Spark's default keeps ms)."""
 
+_JSON_FIELDS: Final = "__json_fields"
+_JSON_KEYS: Final = "__json_keys"
 REASON_NO_RECORD: Final = "no record: empty message or empty JSON array"
 REASON_NOT_AN_OBJECT: Final = "not a JSON object (broken JSON or another JSON value)"
 REASON_MISSING_FIELDS: Final = "missing field(s): "
@@ -149,7 +153,15 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     ).withColumn(RECORD_INDEX, F.coalesce(F.col(RECORD_INDEX), F.lit(0)).cast(IntegerType()))
 
     raw = F.col(RAW_VALUE)
-    keys = F.json_object_keys(raw)
+    # The parsed JSON, its keys and the reason are columns of their own, each computed
+    # once per record: written inline, every field would repeat the whole from_json.
+    parsed = exploded.withColumns(
+        {
+            _JSON_FIELDS: F.from_json(raw, string_schema(stream, with_kafka_fields=True)),
+            _JSON_KEYS: F.json_object_keys(raw),
+        }
+    )
+    keys, fields = F.col(_JSON_KEYS), F.col(_JSON_FIELDS)
     required = F.array(*[F.lit(name) for name in _required_fields(stream)])
     missing = F.filter(required, lambda name: ~F.array_contains(keys, name))
     reason = (
@@ -160,13 +172,13 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
             F.concat(F.lit(REASON_MISSING_FIELDS), F.array_join(missing, ", ")),
         )
     )
-    fields = F.from_json(raw, string_schema(stream, with_kafka_fields=True))
-    return exploded.select(
+    reasoned = parsed.withColumn(REASON, reason)
+    return reasoned.select(
         *[F.col(c) for c in PROVENANCE_COLUMNS],
         raw,
         *[fields[name].alias(name) for name in _required_fields(stream)],
-        F.when(reason.isNotNull(), F.lit(STAGE_DECODE)).alias(STAGE),
-        reason.alias(REASON),
+        F.when(F.col(REASON).isNotNull(), F.lit(STAGE_DECODE)).alias(STAGE),
+        F.col(REASON),
     )
 
 
@@ -307,6 +319,49 @@ def scored_from_kafka(messages: DataFrame, scored_schema: StructType) -> DataFra
     return add_event_columns(records).select(*[f.name for f in scored_schema.fields])
 
 
+# -- de-duplication of crash-replayed scored records -----------------------------------
+WATERMARK_DELAY_METADATA_KEY: Final = "spark.watermarkDelayMs"
+"""Column metadata Spark sets on a watermarked event-time column."""
+
+
+def _watermarked(df: DataFrame, column: str) -> DataFrame:
+    """``df`` watermarked by :data:`WATERMARK_S` on ``column``, unless it already is.
+
+    Spark refuses a second watermark on a plan that has one ("Redefining watermark is
+    disallowed"), which :func:`drop_replayed_records` followed by :func:`attack_pairs`
+    would otherwise define.
+    """
+    if WATERMARK_DELAY_METADATA_KEY in df.schema[column].metadata:
+        return df
+    return df.withWatermark(column, f"{WATERMARK_S} seconds")
+
+
+def drop_replayed_records(scored: DataFrame) -> DataFrame:
+    """One row per record identity (topic, partition, offset, record_index).
+
+    The ingest publishes a micro-batch's scored records to the scored topic at least once:
+    a crash after the publish and before Spark commits the batch publishes it again when
+    the batch re-runs. The identity is that of the ORIGINAL record on the source topic,
+    which every scored record carries, so the second copy has the same identity.
+
+    On a stream the state is bounded by the watermark (``dropDuplicatesWithinWatermark``
+    on ``event_time``, :data:`WATERMARK_S`): a key is forgotten once the watermark passes
+    its event time plus the delay, by when a copy would be late and dropped by 7b anyway.
+    Rows older than the watermark are dropped here, as the 7b join drops them. On a
+    batch DataFrame (tests, recomputations) it is a plain ``dropDuplicates``.
+
+    Args:
+        scored: scored records with the provenance columns and ``event_time``.
+
+    Returns:
+        ``scored`` without repeated identities (same columns).
+    """
+    keys = list(PROVENANCE_COLUMNS)
+    if not scored.isStreaming:
+        return scored.dropDuplicates(keys)
+    return _watermarked(scored, EVENT_TIME).dropDuplicatesWithinWatermark(keys)
+
+
 # -- 7a: distinct attacked programs per machine and window -----------------------------
 def attack_counts(scored: Mapping[Stream, DataFrame]) -> DataFrame:
     """Per machine, 2-minute event-time window and stream: approx. distinct ``CMD_PID``.
@@ -332,7 +387,7 @@ def attack_counts(scored: Mapping[Stream, DataFrame]) -> DataFrame:
     union = reduce(DataFrame.unionByName, parts)
     window = F.window(F.col(EVENT_TIME), f"{WINDOW_S} seconds")
     return (
-        union.withWatermark(EVENT_TIME, f"{WATERMARK_S} seconds")
+        _watermarked(union, EVENT_TIME)
         .groupBy(F.col("machine"), window.alias("window"), F.col(STREAM))
         .agg(F.approx_count_distinct(CMD_PID).alias(COUNT))
         .select(
@@ -368,6 +423,7 @@ def attack_pairs(process: DataFrame, memory: DataFrame) -> DataFrame:
     """Every (process, memory) pair of attack records of one program, < 30 s apart.
 
     Both sides are filtered to ``prediction == 1``, watermarked by :data:`WATERMARK_S`
+    (kept when the input is watermarked already, e.g. by :func:`drop_replayed_records`)
     and joined on machine, CMD and PID with ``|process event_time − memory
     event_time| < 30 s``. Every matching pair is kept (no de-duplication).
 
@@ -381,11 +437,11 @@ def attack_pairs(process: DataFrame, memory: DataFrame) -> DataFrame:
         probabilities and ``ingested_at`` processing times included), then
         ``paired_at`` (processing time of the join).
     """
-    p = _prefixed(process.filter(F.col(PREDICTION) == 1.0), "process_").withWatermark(
-        f"process_{EVENT_TIME}", f"{WATERMARK_S} seconds"
+    p = _watermarked(
+        _prefixed(process.filter(F.col(PREDICTION) == 1.0), "process_"), f"process_{EVENT_TIME}"
     )
-    m = _prefixed(memory.filter(F.col(PREDICTION) == 1.0), "memory_").withWatermark(
-        f"memory_{EVENT_TIME}", f"{WATERMARK_S} seconds"
+    m = _watermarked(
+        _prefixed(memory.filter(F.col(PREDICTION) == 1.0), "memory_"), f"memory_{EVENT_TIME}"
     )
     tolerance = F.expr(f"INTERVAL {PAIR_TOLERANCE_S} SECONDS")
     p_time, m_time = F.col(f"process_{EVENT_TIME}"), F.col(f"memory_{EVENT_TIME}")

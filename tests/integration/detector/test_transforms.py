@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
 
 from pipelines.detector import transforms as T
 from pipelines.detector.scoring import load_pipeline_model
@@ -255,3 +256,47 @@ def test_alert_groups_are_one_per_program_and_window_with_severity(spark: SparkS
     assert first["key"] == "4|a|1|2026-01-01T00:00:00Z"
     assert first["schema_version"] == T.ALERT_SCHEMA_VERSION
     assert first["model_versions"] == {"memory": "m1", "process": "p1"}
+
+
+def test_drop_replayed_records_keeps_one_row_per_record_identity(spark: SparkSession) -> None:
+    """A crash-replayed batch republishes the same records: same topic/partition/offset/index."""
+    made = T.add_ingest_time(
+        _scored(
+            spark,
+            [
+                (4, "a", 1, "2026-01-01 00:00:10", 1.0),
+                (4, "a", 1, "2026-01-01 00:00:12", 1.0),
+            ],
+        )
+    )
+    rows = made.collect()
+    first = spark.createDataFrame(
+        [
+            Row(**r.asDict(), topic=TOPIC, partition=0, offset=offset, record_index=index)
+            for r, (offset, index) in zip(rows, [(7, 0), (7, 1)], strict=True)
+        ]
+    )
+    replayed = first.unionByName(first).unionByName(
+        first.filter("record_index = 1").withColumn("offset", F.lit(9).cast("long"))
+    )  # the second copy, plus a record at another offset (a different record)
+    kept = T.drop_replayed_records(replayed)
+    assert sorted((r["offset"], r["record_index"]) for r in kept.collect()) == [
+        (7, 0), (7, 1), (9, 1),
+    ]  # fmt: skip
+    # Every pair of the original records, once: the replayed copies add none.
+    memory = _scored(spark, [(4, "a", 1, "2026-01-01 00:00:20", 1.0)])
+    assert T.attack_pairs(kept, memory).count() == 3
+    assert T.attack_pairs(T.drop_replayed_records(first), memory).count() == 2
+
+
+def test_the_scored_topic_json_carries_the_original_record_identity(spark: SparkSession) -> None:
+    """What drop_replayed_records keys on survives the scored topic's JSON."""
+    made = T.add_ingest_time(_scored(spark, [(4, "a", 1, "2026-01-01 00:00:10", 1.0)]))
+    row = made.first()
+    assert row is not None
+    scored = spark.createDataFrame(
+        [Row(**row.asDict(), topic=TOPIC, partition=2, offset=41, record_index=3)]
+    )
+    back = T.scored_from_kafka(T.scored_to_kafka(scored), scored.schema).first()
+    assert back is not None
+    assert [back[c] for c in T.PROVENANCE_COLUMNS] == [TOPIC, 2, 41, 3]
