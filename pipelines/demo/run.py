@@ -537,7 +537,10 @@ class Demo:
             steps.append(("detector", self.detector.stop))
         steps += [(f"{stream} live pipeline", live.stop) for stream, live in self.live.items()]
         if spark is not None and self._given_spark is None:
-            steps.append(("Spark session", spark.stop))
+            from pipelines.detector.jvm import stop_session_and_jvm
+
+            # Its JVM too: it would otherwise outlive this process by a few seconds.
+            steps.append(("Spark session", lambda: stop_session_and_jvm(spark)))
         if self._topics_created and not self.options.keep_topics and self.broker is not None:
             from pipelines import kafka_io
 
