@@ -58,7 +58,10 @@ def series_chart(
             markers[name] = hv.Scatter(data, x_dim, y_dim, label=label(name))
     waiting = not curves
     if waiting:
-        empty = pd.DataFrame({x[0]: pd.Series(dtype="datetime64[ns]"), y[0]: []})
+        # Typed columns: an untyped (object) empty column breaks the served plot.
+        empty = pd.DataFrame(
+            {x[0]: pd.Series(dtype="datetime64[ns]"), y[0]: pd.Series(dtype="float64")}
+        )
         curves[WAITING] = hv.Curve(empty, x_dim, y_dim, label=WAITING)
         markers[WAITING] = hv.Scatter(empty, x_dim, y_dim, label=WAITING)
     lines = hv.NdOverlay(curves, kdims=[group])
@@ -68,8 +71,9 @@ def series_chart(
             tint = "#9ca3af" if key == WAITING else colour(key)
             curves[key].opts(color=tint, line_width=2, backend="bokeh")
             markers[key].opts(color=tint, size=7, tools=["hover"], backend="bokeh")
-        lines = lines.opts(show_legend=True, backend="bokeh")
-        points = points.opts(show_legend=False, backend="bokeh")
+    # Curve and markers of a series share its label, so the legend has one entry each.
+    # (show_legend=False on the markers instead breaks the served plot of an empty
+    # series in Bokeh 3.9: "invalid color array".)
     chart = lines * points
     if "bokeh" in hv.Store.renderers:
         chart = chart.opts(

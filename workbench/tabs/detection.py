@@ -47,7 +47,7 @@ def counts_chart(counts: pd.DataFrame | None, stream: str) -> hv.Overlay:
         x=("window_start", "window start (UTC)"),
         y=("count", "distinct CMD_PID predicted attack"),
         group="machine",
-        title=f"{stream.capitalize()}: attack programs per machine per 2-minute window",
+        title=f"{stream.capitalize()}: attacking programs per 2-min window",
         height=CHART_HEIGHT_PX,
         colour=machine_colour,
         label=lambda machine: f"machine {machine}",
