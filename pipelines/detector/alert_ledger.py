@@ -7,7 +7,7 @@ the driver, which alert micro-batch raised each key. It is seeded once from the
 holds across restarts) and forgets keys whose window can no longer receive a pair.
 
 When a window is final (why pruning is safe): the 7b join drops an input row whose
-event time is at or below the join's watermark W, and pairs rows less than
+event time is older than the join's watermark W, and pairs rows less than
 :data:`~pipelines.detector.transforms.PAIR_TOLERANCE_S` apart. So every pair the join
 emits in a micro-batch with watermark W has a process event time above W − tolerance,
 and a key whose window ends at or before W − tolerance gets no pair from then on. The

@@ -1,0 +1,184 @@
+"""Helpers for tests that run ``stophacking detect`` as a child process.
+
+- :func:`detect_command` / :func:`detect_env`: the command and its ``STOPHACKING_*``
+  environment (topics, broker, home), so the child reads its settings like a user's run.
+- Progress read from the checkpoints on disk (another process's queries cannot be asked):
+  :func:`kafka_query_drained` (a query's last committed batch ends at the topics' end
+  offsets) and :func:`file_source_drained` (the alerts query has read every file the
+  7b file sink committed).
+- :func:`live_group_members`: processes of a process group that are not zombies, to
+  prove that no JVM of a child survives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from pipelines import kafka_io
+from pipelines.config import KafkaSettings
+
+POLL_S = 0.5
+
+
+def detect_env(
+    kafka: KafkaSettings, home: Path, topics: Mapping[str, str], jars_dir: Path
+) -> dict[str, str]:
+    """The child's environment: this one plus the settings of the run as ``STOPHACKING_*``.
+
+    Args:
+        kafka: the test broker's client settings.
+        home: the child's state folder.
+        topics: ``process``, ``memory``, ``window_counts``, ``alerts``, ``health``,
+            ``process_scored``, ``memory_scored`` → topic name.
+        jars_dir: the jar cache (so nothing is downloaded).
+    """
+    env = {
+        **os.environ,
+        "STOPHACKING_HOME": str(home),
+        "STOPHACKING_JARS_CACHE": str(jars_dir),
+        "STOPHACKING_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        # Several JVMs share the test machine; the tiny data needs little.
+        "STOPHACKING_SPARK__DRIVER_MEMORY": "1g",
+    }
+    for name, topic in topics.items():
+        if name.endswith("_scored"):
+            stream = name.removesuffix("_scored")
+            env[f"STOPHACKING_DETECTOR__SCORED_TOPICS__{stream.upper()}"] = topic
+        else:
+            env[f"STOPHACKING_KAFKA__TOPICS__{name.upper()}"] = topic
+    return env
+
+
+def detect_command(models: Path, output_dir: Path, checkpoint_dir: Path, *extra: str) -> list[str]:
+    """``python -m pipelines.cli detect`` with the provided models and the given folders."""
+    return [
+        sys.executable, "-m", "pipelines.cli", "detect",
+        "--process-model", str(models / "process_pipeline_model"),
+        "--memory-model", str(models / "memory_pipeline_model"),
+        "--output-dir", str(output_dir), "--checkpoint-dir", str(checkpoint_dir),
+        *extra,
+    ]  # fmt: skip
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``.
+
+    Returns:
+        Seconds waited.
+    """
+    started = time.monotonic()
+    while not condition():
+        waited = time.monotonic() - started
+        assert waited < timeout_s, f"not within {timeout_s:.0f} s: {what}"
+        time.sleep(POLL_S)
+    return time.monotonic() - started
+
+
+def _log_entries(path: Path) -> list[str]:
+    """The lines after the version line of a Spark metadata-log file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:  # being written; the next poll reads it
+        return []
+    return [line for line in lines[1:] if line.strip()]
+
+
+def _batch_ids(folder: Path) -> list[int]:
+    """Batch ids of a metadata-log folder (``7``, ``9.compact``), ascending."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name.split(".")[0]) for p in folder.iterdir() if p.name[0].isdigit())
+
+
+def committed_batches(query_checkpoint: Path) -> list[int]:
+    """Ids of the micro-batches a query committed, ascending."""
+    return _batch_ids(query_checkpoint / "commits")
+
+
+def committed_kafka_offsets(query_checkpoint: Path) -> dict[tuple[str, int], int]:
+    """Next offset per (topic, partition) after the query's last committed batch.
+
+    Empty before the first commit. Read from ``offsets/<id>``: a version line, the
+    batch metadata, then one JSON line per source (``{"topic": {"0": 42}}``).
+    """
+    committed = committed_batches(query_checkpoint)
+    if not committed:
+        return {}
+    offsets: dict[tuple[str, int], int] = {}
+    for line in _log_entries(query_checkpoint / "offsets" / str(committed[-1]))[1:]:
+        for topic, partitions in json.loads(line).items():
+            for partition, offset in partitions.items():
+                offsets[(topic, int(partition))] = int(offset)
+    return offsets
+
+
+def kafka_query_drained(
+    query_checkpoint: Path, kafka: KafkaSettings, topics: Iterable[str]
+) -> bool:
+    """The query committed a batch that ends at every partition's end offset."""
+    offsets = committed_kafka_offsets(query_checkpoint)
+    for topic in topics:
+        for partition, end in kafka_io.topic_end_offsets(kafka, topic).items():
+            if offsets.get((topic, partition), 0 if end == 0 else -1) != end:
+                return False
+    return True
+
+
+def _file_names(entries: Iterable[str]) -> set[str]:
+    names: set[str] = set()
+    for line in entries:
+        entry = json.loads(line)
+        if entry.get("action", "add") == "add" and "path" in entry:
+            names.add(entry["path"].rsplit("/", 1)[-1])
+    return names
+
+
+def _log_files(folder: Path, up_to: int | None = None) -> set[str]:
+    """Every file named by a metadata log (compact files and deltas), to batch ``up_to``."""
+    names: set[str] = set()
+    for batch in _batch_ids(folder):
+        if up_to is not None and batch > up_to:
+            break
+        compact = folder / f"{batch}.compact"
+        names |= _file_names(_log_entries(compact if compact.exists() else folder / str(batch)))
+    return names
+
+
+def file_source_drained(query_checkpoint: Path, sink_dir: Path) -> bool:
+    """A query reading a file sink's folder has committed a batch holding its every file.
+
+    The sink's ``_spark_metadata`` log names the committed files; the query's last
+    committed ``offsets`` entry gives the file source's log offset (``{"logOffset": 3}``),
+    and the source's own log (``sources/0``) names the files read up to it.
+    """
+    written = _log_files(sink_dir / "_spark_metadata")
+    if not written:
+        return True
+    committed = committed_batches(query_checkpoint)
+    if not committed:
+        return False
+    entries = _log_entries(query_checkpoint / "offsets" / str(committed[-1]))[1:]
+    if not entries:
+        return False
+    log_offset = int(json.loads(entries[0])["logOffset"])
+    return written <= _log_files(query_checkpoint / "sources" / "0", up_to=log_offset)
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the processes of process group ``pgid`` that are not zombies (Linux /proc)."""
+    members: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members

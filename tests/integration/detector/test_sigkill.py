@@ -1,0 +1,323 @@
+"""SIGKILL of ``stophacking detect`` mid-stream, then a restart on the same checkpoints.
+
+One child process (own process group: the Python driver and its JVM) runs the detector
+against the test broker while the real Replayer keeps publishing both streams. Once
+both ingest queries and the 7b query have committed batches, the whole group gets
+SIGKILL (no shutdown hook runs; whatever batch was in flight is cut). A second child on
+the same output and checkpoint folders resumes while records still arrive; after the
+replay stops and every query has caught up (read from the checkpoints), Ctrl-C stops it.
+
+Checked per stream by Kafka place (topic, partition, offset, record_index): every
+produced record is cleaned or quarantined exactly once, every cleaned one scored or
+score-quarantined exactly once; the 7b pairs equal :func:`transforms.attack_pairs`
+over the scored parquet, without a duplicate; one alert per key and window; and no
+process of either child is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines import kafka_io
+from pipelines.config import PROJECT_ROOT, Settings, replace
+from pipelines.detector import transforms as T
+from pipelines.detector.job import ALERTS_DIR, CLEANED_DIR, PAIRS_DIR, QUARANTINE_DIR, SCORED_DIR
+from pipelines.replay.kafka_producer import Replayer
+from pipelines.schema.columns import STREAMS, Stream
+from tests.detector_support import (
+    committed_batches,
+    detect_command,
+    detect_env,
+    file_source_drained,
+    kafka_query_drained,
+    live_group_members,
+    wait_until,
+)
+
+TRIGGER_S = 1.0
+REPLAY_RULES = {
+    "replay.process.rows_min": 2,
+    "replay.process.rows_max": 5,
+    "replay.memory.rows_min": 2,
+    "replay.memory.rows_max": 6,
+    "replay.memory.late_rows_max": 2,
+}
+"""Few rows per machine and cycle (cycles of 5 s and 10 s): about 3 records/s per stream,
+so the data stays tiny however long the JVMs take to start on a loaded machine."""
+REPLAY_BOUND_S = 600.0
+"""Upper bound of the replay; the fixture stops it long before."""
+BATCHES_BEFORE_KILL = 1
+START_TIMEOUT_S = 600.0
+"""Upper bound for a fresh JVM, the models and the first batches (about 1 min on an idle
+2-core machine; the first batch compiles the plans; seen above 4 min under heavy load)."""
+DRAIN_TIMEOUT_S = 600.0
+EXIT_TIMEOUT_S = 120.0
+pytestmark = pytest.mark.timeout(2 * START_TIMEOUT_S + 2 * DRAIN_TIMEOUT_S)
+PlaceKey = tuple[int, int]
+"""(offset, record_index) on a one-partition topic."""
+
+
+@dataclass
+class KilledRun:
+    topics: dict[str, str]
+    output_dir: Path
+    first_returncode: int
+    survivors_after_kill: list[int]
+    survivors_after_stop: list[int]
+    second_returncode: int
+    ends_at_kill: dict[str, int]
+    ends_final: dict[str, int]
+    in_flight_at_kill: dict[str, bool] = field(default_factory=dict)
+
+
+def _ends(settings: Settings, topics: dict[str, str]) -> dict[str, int]:
+    return {s: sum(kafka_io.topic_end_offsets(settings.kafka, topics[s]).values()) for s in STREAMS}
+
+
+def _replay(settings: Settings, files: dict[Stream, Path], topics: dict[str, str],
+            stop: threading.Event) -> list[threading.Thread]:  # fmt: skip
+    settings = replace(settings, REPLAY_RULES)
+
+    def run(stream: Stream) -> None:
+        with Replayer(
+            settings, stream, file=files[stream], seed=11,
+            topic=topics[stream], run_id=f"sigkill-{stream}",
+        ) as replayer:  # fmt: skip
+            assert replayer.run(duration_s=REPLAY_BOUND_S, stop=stop).errors == 0
+
+    threads = [threading.Thread(target=run, args=(s,), name=f"replay-{s}") for s in STREAMS]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+@pytest.fixture(scope="module")
+def killed_run(
+    broker_settings: Settings,
+    shared_dir: Path,
+    tiny_files: dict[Stream, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KilledRun]:
+    root = tmp_path_factory.mktemp("sigkill")
+    suffix = uuid.uuid4().hex[:8]
+    names = ("process", "memory", "window_counts", "alerts", "health")
+    topics = {n: f"test.sigkill.{n}.{suffix}" for n in (*names, "process_scored", "memory_scored")}
+    kafka_io.ensure_topics(broker_settings.kafka, list(topics.values()))
+    output_dir, checkpoints = root / "out", root / "checkpoints"
+    env = detect_env(broker_settings.kafka, root / "home", topics, broker_settings.jars_dir)
+    command = detect_command(
+        shared_dir / "models" / "provided", output_dir, checkpoints, "--trigger", str(TRIGGER_S)
+    )
+
+    def start(log_name: str) -> subprocess.Popen[bytes]:
+        with (root / log_name).open("w") as log:
+            return subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env,
+                start_new_session=True,  # its own process group: Python and its JVM
+            )  # fmt: skip
+
+    def alive(child: subprocess.Popen[bytes], log_name: str) -> bool:
+        """Fail at once, with the end of its log, if the child has exited."""
+        assert child.poll() is None, (root / log_name).read_text()[-3000:]
+        return True
+
+    def ingest_commits(stream: Stream) -> int:
+        return len(committed_batches(checkpoints / f"ingest_{stream}"))
+
+    stop_replay = threading.Event()
+    replay = _replay(broker_settings, tiny_files, topics, stop_replay)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        first = start("first.log")
+        children.append(first)
+        wait_until(
+            lambda: (
+                alive(first, "first.log")
+                and all(ingest_commits(s) >= BATCHES_BEFORE_KILL for s in STREAMS)
+                and bool(committed_batches(checkpoints / "attack_pairs"))
+            ),
+            START_TIMEOUT_S,
+            "the first detector commits ingest and 7b batches",
+        )
+        os.killpg(first.pid, signal.SIGKILL)
+        ends_at_kill = _ends(broker_settings, topics)
+        first_returncode = first.wait(timeout=EXIT_TIMEOUT_S)
+        wait_until(lambda: not live_group_members(first.pid), 30, "the killed group is gone")
+        survivors_after_kill = live_group_members(first.pid)
+        in_flight = {
+            s: len(list((checkpoints / f"ingest_{s}" / "offsets").glob("[0-9]*")))
+            > ingest_commits(s)
+            for s in STREAMS
+        }
+        commits_at_kill = {s: ingest_commits(s) for s in STREAMS}
+
+        second = start("second.log")
+        children.append(second)
+        wait_until(
+            lambda: (
+                alive(second, "second.log")
+                and all(ingest_commits(s) > commits_at_kill[s] for s in STREAMS)
+            ),
+            START_TIMEOUT_S,
+            "the restarted detector commits new ingest batches",
+        )
+        stop_replay.set()
+        for thread in replay:
+            thread.join(timeout=EXIT_TIMEOUT_S)
+        ends_final = _ends(broker_settings, topics)
+        for stream in STREAMS:
+            wait_until(
+                lambda s=stream: kafka_query_drained(  # type: ignore[misc]
+                    checkpoints / f"ingest_{s}", broker_settings.kafka, [topics[s]]
+                ),
+                DRAIN_TIMEOUT_S,
+                f"ingest_{stream} reads its topic to the end",
+            )
+        wait_until(
+            lambda: kafka_query_drained(
+                checkpoints / "attack_pairs",
+                broker_settings.kafka,
+                [topics["process_scored"], topics["memory_scored"]],
+            ),
+            DRAIN_TIMEOUT_S,
+            "the 7b query reads both scored topics to the end",
+        )
+        wait_until(
+            lambda: file_source_drained(checkpoints / "alerts", output_dir / PAIRS_DIR),
+            DRAIN_TIMEOUT_S,
+            "the alerts query reads every committed 7b file",
+        )
+        alive(second, "second.log")
+        second.send_signal(signal.SIGINT)
+        second_returncode = second.wait(timeout=EXIT_TIMEOUT_S)
+        wait_until(lambda: not live_group_members(second.pid), 30, "the stopped group is gone")
+        yield KilledRun(
+            topics=topics,
+            output_dir=output_dir,
+            first_returncode=first_returncode,
+            survivors_after_kill=survivors_after_kill,
+            survivors_after_stop=live_group_members(second.pid),
+            second_returncode=second_returncode,
+            ends_at_kill=ends_at_kill,
+            ends_final=ends_final,
+            in_flight_at_kill=in_flight,
+        )
+    finally:
+        stop_replay.set()
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+def _read(spark: SparkSession, folder: Path) -> DataFrame | None:
+    return spark.read.parquet(str(folder)) if folder.is_dir() else None
+
+
+def _places(df: DataFrame | None) -> list[PlaceKey]:
+    if df is None:
+        return []
+    rows = df.select("offset", T.RECORD_INDEX).collect()
+    return sorted((r["offset"], r[T.RECORD_INDEX]) for r in rows)
+
+
+def test_the_first_detector_died_of_sigkill_while_records_kept_arriving(
+    killed_run: KilledRun,
+) -> None:
+    assert killed_run.first_returncode == -signal.SIGKILL
+    for stream in STREAMS:
+        assert killed_run.ends_final[stream] > killed_run.ends_at_kill[stream], stream
+    print(f"ingest batch in flight at the kill: {killed_run.in_flight_at_kill}")
+
+
+def test_no_process_of_either_detector_remains(killed_run: KilledRun) -> None:
+    assert killed_run.survivors_after_kill == []
+    assert killed_run.survivors_after_stop == []
+    assert killed_run.second_returncode == 0
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_every_record_is_cleaned_or_quarantined_and_scored_exactly_once(
+    killed_run: KilledRun,
+    spark: SparkSession,
+    stream: Stream,
+    topic_records: Callable[..., Any],
+    broker_settings: Settings,
+) -> None:
+    produced = sorted(
+        (offset, index)
+        for offset, index, _ in topic_records(broker_settings.kafka, killed_run.topics[stream])
+    )
+    assert produced[-1][0] == killed_run.ends_final[stream] - 1
+    out = killed_run.output_dir
+    quarantine = _read(spark, out / QUARANTINE_DIR)
+    if quarantine is not None:
+        quarantine = quarantine.filter(F.col("stream") == stream)
+    stage = F.col(T.STAGE)
+    unparsed = None if quarantine is None else quarantine.filter(stage != T.STAGE_SCORE)
+    unscored = None if quarantine is None else quarantine.filter(stage == T.STAGE_SCORE)
+    cleaned = _places(_read(spark, out / CLEANED_DIR[stream]))
+    scored = _places(_read(spark, out / SCORED_DIR[stream]))
+    assert sorted(cleaned + _places(unparsed)) == produced
+    assert sorted(scored + _places(unscored)) == cleaned
+    assert len(set(scored)) == len(scored) > 0
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_scored_topic_holds_every_scored_record_at_least_once(
+    killed_run: KilledRun,
+    spark: SparkSession,
+    stream: Stream,
+    topic_records: Callable[..., Any],
+    broker_settings: Settings,
+) -> None:
+    published = Counter(
+        (r["offset"], r["record_index"])
+        for _, _, r in topic_records(broker_settings.kafka, killed_run.topics[f"{stream}_scored"])
+    )
+    scored = _places(_read(spark, killed_run.output_dir / SCORED_DIR[stream]))
+    assert set(published) == set(scored)
+    repeated = sum(n - 1 for n in published.values())
+    print(f"{stream}: {len(scored)} scored, {repeated} published twice by a re-run batch")
+
+
+def _pair_identity(pairs: DataFrame) -> list[tuple[int, ...]]:
+    columns = [f"{side}_{c}" for side in ("process", "memory") for c in ("offset", "record_index")]
+    return sorted(tuple(r) for r in pairs.select(*columns).collect())
+
+
+def test_the_7b_pairs_equal_a_batch_recomputation_without_duplicates(
+    killed_run: KilledRun, spark: SparkSession
+) -> None:
+    out = killed_run.output_dir
+    scored = {s: spark.read.parquet(str(out / SCORED_DIR[s])).drop("batch") for s in STREAMS}
+    expected = _pair_identity(T.attack_pairs(scored["process"], scored["memory"]))
+    found = _pair_identity(spark.read.parquet(str(out / PAIRS_DIR)))
+    assert expected, "the replay should give 7b pairs"
+    assert len(set(found)) == len(found)
+    assert found == expected
+
+
+def test_one_alert_per_key_and_window_of_the_recomputed_pairs(
+    killed_run: KilledRun, spark: SparkSession
+) -> None:
+    out = killed_run.output_dir
+    scored = {s: spark.read.parquet(str(out / SCORED_DIR[s])).drop("batch") for s in STREAMS}
+    groups = T.alert_groups(T.attack_pairs(scored["process"], scored["memory"]))
+    expected = sorted(r["key"] for r in groups.select(T.alert_key(groups).alias("key")).collect())
+    alerts = spark.read.parquet(str(out / ALERTS_DIR))
+    raised = [r["key"] for r in alerts.select(T.alert_key(alerts).alias("key")).collect()]
+    assert sorted(raised) == expected
