@@ -52,7 +52,7 @@ from pyspark.sql.types import (
 )
 
 from pipelines import kafka_io
-from pipelines.config import Settings
+from pipelines.config import DetectorSettings, Settings
 from pipelines.detector import transforms as T
 from pipelines.detector.alert_ledger import AlertLedger
 from pipelines.detector.health import BatchStatus, health_record
@@ -63,10 +63,8 @@ from pipelines.schema.columns import STREAMS, Stream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRIGGER_S: Final = 5.0
-DEFAULT_COUNTS_TABLE: Final = "attack_counts"
-SCORED_TOPIC_TEMPLATE: Final = "stophacking.scored.{stream}.v1"
-"""Intermediate topics of scored records (dotted and versioned like the others)."""
+DEFAULT_TRIGGER_S: Final = DetectorSettings().trigger_s
+DEFAULT_COUNTS_TABLE: Final = DetectorSettings().counts_table
 
 CLEANED_DIR: Final[dict[Stream, str]] = {"process": "process", "memory": "memory"}
 SCORED_DIR: Final[dict[Stream, str]] = {"process": "process_scored", "memory": "memory_scored"}
@@ -106,13 +104,14 @@ class DetectorTopics:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorTopics:
-        """The settings' topics, plus ``stophacking.scored.<stream>.v1`` for scored records."""
+        """The settings' topics, plus the detector's scored-record topics."""
         topics = settings.kafka.topics
+        scored = settings.detector.scored_topics
         return cls(
             process=topics.process,
             memory=topics.memory,
-            process_scored=SCORED_TOPIC_TEMPLATE.format(stream="process"),
-            memory_scored=SCORED_TOPIC_TEMPLATE.format(stream="memory"),
+            process_scored=scored.process,
+            memory_scored=scored.memory,
             window_counts=topics.window_counts,
             alerts=topics.alerts,
             health=topics.health,
@@ -185,8 +184,11 @@ def batch_folder(root: Path, batch_id: int) -> Path:
 class Detector:
     """The streaming detector of SPEC §5 on one SparkSession.
 
+    Every keyword argument left at None takes its value from ``settings.detector``
+    (:class:`~pipelines.config.DetectorSettings`) or ``settings.models_dir``.
+
     Args:
-        settings: Kafka, Spark and folder settings.
+        settings: Kafka, Spark, folder and detector settings.
         process_model: process pipeline model folder (default
             ``<models_dir>/process_pipeline_model``).
         memory_model: memory pipeline model folder (default
@@ -194,10 +196,11 @@ class Detector:
         output_dir: root of the parquet outputs (default ``<home>/detector``).
         checkpoint_dir: root of the queries' checkpoints (default ``<home>/checkpoints/
             detector``); keep it to resume where the last run stopped.
-        trigger_s: micro-batch interval, seconds.
+        trigger_s: micro-batch interval, seconds (default 5).
         starting_offsets: ``earliest`` or ``latest``, used on the first start only
             (afterwards the checkpoints decide).
-        max_offsets_per_trigger: cap of Kafka offsets per ingest micro-batch (None: all).
+        max_offsets_per_trigger: cap of Kafka offsets per ingest micro-batch (default
+            None: all).
         topics: the topics (default: from settings, scored topics
             ``stophacking.scored.<stream>.v1``).
         counts_table: name of the 7a memory sink (the Spark SQL table).
@@ -214,14 +217,19 @@ class Detector:
         memory_model: Path | str | None = None,
         output_dir: Path | str | None = None,
         checkpoint_dir: Path | str | None = None,
-        trigger_s: float = DEFAULT_TRIGGER_S,
-        starting_offsets: str = "earliest",
+        trigger_s: float | None = None,
+        starting_offsets: str | None = None,
         max_offsets_per_trigger: int | None = None,
         topics: DetectorTopics | None = None,
-        counts_table: str = DEFAULT_COUNTS_TABLE,
+        counts_table: str | None = None,
         on_batch: Callable[[BatchStatus], None] | None = None,
         spark: SparkSession | None = None,
     ) -> None:
+        defaults = settings.detector
+        trigger_s = defaults.trigger_s if trigger_s is None else trigger_s
+        starting_offsets = starting_offsets or defaults.starting_offsets
+        if max_offsets_per_trigger is None:
+            max_offsets_per_trigger = defaults.max_offsets_per_trigger
         if trigger_s <= 0:
             raise ConfigError(f"trigger must be positive seconds, got {trigger_s}")
         if starting_offsets not in ("earliest", "latest"):
@@ -232,15 +240,16 @@ class Detector:
             "process": Path(process_model or models_dir / "process_pipeline_model"),
             "memory": Path(memory_model or models_dir / "memory_pipeline_model"),
         }
-        self.output_dir = Path(output_dir or settings.home / "detector")
-        self.checkpoint_dir = Path(checkpoint_dir or settings.home / "checkpoints" / "detector")
+        self.output_dir = Path(output_dir or settings.detector_output_dir)
+        self.checkpoint_dir = Path(checkpoint_dir or settings.detector_checkpoint_dir)
         self.trigger_s = trigger_s
         self.starting_offsets = starting_offsets
         self.max_offsets_per_trigger = max_offsets_per_trigger
         self.topics = topics or DetectorTopics.from_settings(settings)
-        self.counts_table = counts_table
+        self.counts_table = counts_table or defaults.counts_table
         self.on_batch = on_batch
         self._spark = spark
+        self._ingest_spark: SparkSession | None = None
         self.models: dict[Stream, PipelineModel] = {}
         self.scored_schemas: dict[Stream, StructType] = {}
         self.model_versions: dict[str, str] = {}
@@ -299,8 +308,31 @@ class Detector:
         decoded = T.decode_messages(messages, stream)
         return T.add_ingest_time(T.flag_unscorable(T.clean_records(decoded, stream), model))
 
-    def _read_kafka(self, topic: str, *, max_offsets: int | None = None) -> DataFrame:
-        reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings))
+    @property
+    def ingest_session(self) -> SparkSession:
+        """The session of the ingest queries: :attr:`spark` without whole-stage codegen.
+
+        The cleaning expressions of a record's ~20 fields do not fit in one generated
+        Java method (64 KB limit): with whole-stage codegen Spark compiled, failed, logged
+        a stack trace and fell back on every micro-batch, which cost seconds per batch.
+        A child session (same SparkContext and cache, own SQL settings) turns it off for
+        the ingest only; the monitoring queries keep it.
+        """
+        if self._ingest_spark is None:
+            session = self.spark.newSession()
+            session.conf.set("spark.sql.codegen.wholeStage", "false")
+            self._ingest_spark = session
+        return self._ingest_spark
+
+    def _read_kafka(
+        self,
+        topic: str,
+        *,
+        max_offsets: int | None = None,
+        session: SparkSession | None = None,
+    ) -> DataFrame:
+        spark = session or self.spark
+        reader = spark.readStream.format("kafka").options(**kafka_options(self.settings))
         reader = reader.option("subscribe", topic).option("startingOffsets", self.starting_offsets)
         if max_offsets is not None:
             reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
@@ -315,29 +347,30 @@ class Detector:
         # same offsets and replaces whatever a failed attempt left there.
         df.write.mode("overwrite").parquet(str(batch_folder(root, batch_id)))
 
-    def _ingest_batch(self, stream: Stream, messages: DataFrame, batch_id: int) -> None:
+    def _ingest_batch(self, stream: Stream, records: DataFrame, batch_id: int) -> None:
+        """Write one micro-batch of :meth:`_records` rows to every ingest output."""
         started = time.monotonic()
         model = self.models[stream]
-        records = self._records(messages, stream, model).persist(StorageLevel.MEMORY_AND_DISK)
+        records = records.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             stage = F.col(T.STAGE)
-            summary = records.agg(
-                F.count(F.lit(1)).alias("records"),
-                F.count_distinct(F.col("partition"), F.col("offset")).alias("messages"),
-                *[
-                    F.count(F.when(stage == name, True)).alias(name)
-                    for name in (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
-                ],
-            ).first()
-            assert summary is not None  # an aggregate without grouping has one row
-            quarantined = {
-                name: int(summary[name]) for name in (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
-            }
-            records_n = int(summary["records"])
-            last_offsets = {
-                int(row["partition"]): int(row["last"])
-                for row in records.groupBy("partition").agg(F.max("offset").alias("last")).collect()
-            }
+            stages = (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
+            # One job for the batch's figures and each partition's last offset (every
+            # Spark job costs a fixed scheduling overhead per micro-batch).
+            per_partition = (
+                records.groupBy("partition")
+                .agg(
+                    F.count(F.lit(1)).alias("records"),
+                    F.count_distinct(F.col("offset")).alias("messages"),
+                    F.max("offset").alias("last"),
+                    *[F.count(F.when(stage == name, True)).alias(name) for name in stages],
+                )
+                .collect()
+            )
+            quarantined = {name: sum(int(row[name]) for row in per_partition) for name in stages}
+            records_n = sum(int(row["records"]) for row in per_partition)
+            messages_n = sum(int(row["messages"]) for row in per_partition)
+            last_offsets = {int(row["partition"]): int(row["last"]) for row in per_partition}
             if sum(quarantined.values()):
                 self._write_parquet(
                     T.quarantine_view(records),
@@ -374,7 +407,7 @@ class Detector:
         status = BatchStatus(
             stream=stream,
             batch_id=batch_id,
-            messages=int(summary["messages"]),
+            messages=messages_n,
             records=records_n,
             quarantined=quarantined,
             scored=scored_n,
@@ -489,14 +522,20 @@ class Detector:
     def _start_ingest(self, stream: Stream, trigger: str) -> None:
         name = f"ingest_{stream}"
         messages = self._read_kafka(
-            self.topics.source(stream), max_offsets=self.max_offsets_per_trigger
+            self.topics.source(stream),
+            max_offsets=self.max_offsets_per_trigger,
+            session=self.ingest_session,
         )
+        # The transforms are applied to the stream once, here, not inside the handler:
+        # building the cleaning expressions and analysing the plan took seconds, and
+        # Spark now does it once per query instead of once per micro-batch.
+        records = self._records(messages, stream, self.models[stream])
 
         def handle(batch: DataFrame, batch_id: int) -> None:
             self._ingest_batch(stream, batch, batch_id)
 
         self._queries[name] = (
-            messages.writeStream.queryName(name)
+            records.writeStream.queryName(name)
             .foreachBatch(handle)
             .option("checkpointLocation", self._checkpoint(name))
             .trigger(processingTime=trigger)

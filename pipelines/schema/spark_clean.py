@@ -145,6 +145,26 @@ class _Cleaned:
     error: Column
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """Intermediate columns of one field, each computed once in its own projection.
+
+    Built as column references (not nested expressions) so that every later use shares
+    one evaluation: the whole cleaning of a record would otherwise repeat the same
+    regex and cast subtrees dozens of times per field, which made the plan slow to
+    analyse on every micro-batch and its generated code exceed the JVM's 64 KB method
+    limit (Spark then logs a stack trace and falls back to interpreted evaluation).
+    """
+
+    raw: Column
+    text: Column | None = None
+    """Numbers: raw without any whitespace; categories: raw without outer whitespace."""
+    number: Column | None = None
+    """Numbers: the text with a unit suffix as exponent, cast to double (null if not)."""
+    whole: Column | None = None
+    """Integers: the number cast to bigint."""
+
+
 def _failure(column_name: str, reason: str, raw: Column) -> Column:
     """Reason text, as :func:`pipelines.schema.parse.failure_text` writes it."""
     head = f"column {column_name}: {reason}"
@@ -161,11 +181,11 @@ def _number_text(cleaned: Column) -> Column:
     return text
 
 
-def _clean_numeric(field: Field, raw: Column, input_name: str) -> _Cleaned:
-    cleaned = F.regexp_replace(raw, _WS_CLASS, "")
+def _clean_numeric(field: Field, parts: _Parts, input_name: str) -> _Cleaned:
+    raw, cleaned, number = parts.raw, parts.text, parts.number
+    assert cleaned is not None and number is not None  # staged for every numeric field
     missing = raw.isNull() | cleaned.isin("", MISSING_MARK)
     well_formed = cleaned.rlike(_NUMBER_REGEX)
-    number = _number_text(cleaned).try_cast(DoubleType())
     finite = ~F.isnan(number) & (F.abs(number) != F.lit(float("inf")))
     errors = F.when(
         missing,
@@ -182,7 +202,8 @@ def _clean_numeric(field: Field, raw: Column, input_name: str) -> _Cleaned:
         errors = errors.when(~finite, _failure(input_name, REASON_OUT_OF_RANGE, raw))
         ok = ~missing & well_formed & finite
         return _Cleaned(F.when(ok, number), errors)
-    whole = number.try_cast(LongType())
+    whole = parts.whole
+    assert whole is not None  # staged for every integer field
     in_range = finite & (F.abs(number) < F.lit(float(MAX_INTEGER_EXCLUSIVE)))
     integral = whole.cast(DoubleType()) == number
     errors = errors.when(~in_range, _failure(input_name, REASON_OUT_OF_RANGE, raw)).when(
@@ -196,8 +217,9 @@ def _clean_numeric(field: Field, raw: Column, input_name: str) -> _Cleaned:
     return _Cleaned(F.when(ok, whole), errors)
 
 
-def _clean_string(field: Field, raw: Column, input_name: str) -> _Cleaned:
-    text = F.regexp_replace(raw, _OUTER_WS_REGEX, "") if field.kind is Kind.CATEGORY else raw
+def _clean_string(field: Field, parts: _Parts, input_name: str) -> _Cleaned:
+    raw = parts.raw
+    text = parts.text if parts.text is not None else raw
     bad = raw.isNull() | (text == "")
     return _Cleaned(
         F.when(~bad, text),
@@ -205,10 +227,10 @@ def _clean_string(field: Field, raw: Column, input_name: str) -> _Cleaned:
     )
 
 
-def _clean(field: Field, raw: Column, input_name: str) -> _Cleaned:
+def _clean(field: Field, parts: _Parts, input_name: str) -> _Cleaned:
     if field.kind.numeric:
-        return _clean_numeric(field, raw, input_name)
-    return _clean_string(field, raw, input_name)
+        return _clean_numeric(field, parts, input_name)
+    return _clean_string(field, parts, input_name)
 
 
 def _restored_nice(nice: Column, pri: Column) -> Column:
@@ -270,17 +292,54 @@ def clean_columns(
     layout_names = {f.name for f in layout}
     known_extras = {inputs[n]: FIELDS[n] for n in inputs if n not in layout_names}
 
-    errors: list[Column] = []
-    typed: dict[str, Column] = {}
     ordered: list[tuple[Field, str]] = [(f, inputs[f.name]) for f in layout]
     ordered += [(known_extras[c], c) for c in df.columns if c in known_extras]
-    for field, input_name in ordered:
+
+    # Stage by stage, each intermediate value becomes a column that later stages refer
+    # to by name (see _Parts). Spark's optimizer does not inline a non-trivial column
+    # that is used more than once, so each is evaluated once per row.
+    def tmp(step: str, index: int) -> str:
+        return f"__clean_{step}_{index}"
+
+    staged = df
+    raws: list[Column] = []
+    texts: dict[str, Column] = {}
+    for index, (field, input_name) in enumerate(ordered):
         raw = df[input_name]
         if df.schema[input_name].dataType != StringType():
             raw = raw.cast(StringType())
-        cleaned = _clean(field, raw, input_name)
-        typed[field.name] = cleaned.value
-        errors.append(cleaned.error)
+        raws.append(raw)
+        if field.kind.numeric:
+            texts[tmp("text", index)] = F.regexp_replace(raw, _WS_CLASS, "")
+        elif field.kind is Kind.CATEGORY:
+            texts[tmp("text", index)] = F.regexp_replace(raw, _OUTER_WS_REGEX, "")
+    staged = staged.withColumns(texts)
+    numbers = {
+        tmp("number", i): _number_text(staged[tmp("text", i)]).try_cast(DoubleType())
+        for i, (field, _) in enumerate(ordered)
+        if field.kind.numeric
+    }
+    staged = staged.withColumns(numbers)
+    wholes = {
+        tmp("whole", i): staged[tmp("number", i)].try_cast(LongType())
+        for i, (field, _) in enumerate(ordered)
+        if field.kind is Kind.INTEGER
+    }
+    staged = staged.withColumns(wholes)
+
+    def ref(step: str, index: int) -> Column | None:
+        name = tmp(step, index)
+        return staged[name] if name in staged.columns else None
+
+    values: dict[str, Column] = {}
+    errors: dict[str, Column] = {}
+    for index, (field, input_name) in enumerate(ordered):
+        parts = _Parts(raws[index], ref("text", index), ref("number", index), ref("whole", index))
+        cleaned = _clean(field, parts, input_name)
+        values[tmp("value", index)] = cleaned.value
+        errors[tmp("error", index)] = cleaned.error
+    staged = staged.withColumns({**values, **errors})
+    typed = {field.name: staged[tmp("value", i)] for i, (field, _) in enumerate(ordered)}
     if "NICE" in typed and "PRI" in typed:
         typed["NICE"] = _restored_nice(typed["NICE"], typed["PRI"])
     outputs: list[Column] = [typed[f.name].alias(f.name) for f, _ in ordered[: len(layout)]]
@@ -289,6 +348,7 @@ def clean_columns(
             name = known_extras[column_name].name
             outputs.append(typed[name].alias(name))
         elif column_name not in inputs.values():
-            outputs.append(df[column_name])
-    outputs.append(F.coalesce(*errors).alias(PARSE_ERROR))
-    return df.select(*outputs)
+            outputs.append(staged[column_name])
+    error_columns = [staged[tmp("error", i)] for i in range(len(ordered))]
+    outputs.append(F.coalesce(*error_columns).alias(PARSE_ERROR))
+    return staged.select(*outputs)
