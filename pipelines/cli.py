@@ -495,14 +495,19 @@ def train(
 @click.option(
     "--trigger",
     type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
-    show_default=True,
-    help="Micro-batch interval, seconds.",
+    help="Micro-batch interval, seconds (default 5; env STOPHACKING_DETECTOR__TRIGGER_S).",
 )
 @click.option("--master", metavar="URL", help="Spark master (same as --spark-master).")
 @click.option(
     "--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds."
 )
+@click.option(
+    "--ground-truth",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder with Streaming_Linux_<stream>.labels.csv: print precision, recall and F1 "
+    "when the run stops (default: the demo data's, when the default data is in use).",
+)
+@click.option("--no-ground-truth", is_flag=True, help="Do not report detection quality at the end.")
 @click.pass_context
 def detect(
     ctx: click.Context,
@@ -510,25 +515,112 @@ def detect(
     memory_model: Path | None,
     output_dir: Path | None,
     checkpoint_dir: Path | None,
-    trigger: float,
+    trigger: float | None,
     master: str | None,
     duration: float | None,
+    ground_truth: Path | None,
+    no_ground_truth: bool,
 ) -> None:
     """Streaming detector: clean, score, count per window, pair attacks (SPEC §5)."""
     from pipelines.detector.console import detect as run_detect
 
-    settings = with_overrides(ctx, {"spark.master": master})
+    # Flags override settings.detector (and the env behind it); unset flags fall through.
+    settings = with_overrides(
+        ctx,
+        {
+            "spark.master": master,
+            "detector.trigger_s": trigger,
+            "detector.output_dir": output_dir,
+            "detector.checkpoint_dir": checkpoint_dir,
+        },
+    )
     code = run_detect(
         settings,
         process_model=process_model,
         memory_model=memory_model,
-        output_dir=output_dir,
-        checkpoint_dir=checkpoint_dir,
-        trigger_s=trigger,
         duration_s=duration,
+        ground_truth=None if no_ground_truth else ground_truth,
+        auto_ground_truth=not no_ground_truth,
         out=sys.stdout,
     )
     sys.exit(code)
+
+
+# -- bench -----------------------------------------------------------------------------
+@main.group()
+def bench() -> None:
+    """Throughput benchmarks (SPEC §8: measured by commands, not by timed tests)."""
+
+
+@bench.command("detector")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder with Streaming_Linux_{process,memory}.csv (default: the demo data).",
+)
+@click.option(
+    "--records",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="Records published per stream per run.",
+)
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--trigger",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Micro-batch interval, seconds (default 0.5: back to back; 5 with --sustained).",
+)
+@click.option(
+    "--max-offsets",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    help="Offsets per ingest micro-batch (0: no cap).",
+)
+@click.option(
+    "--sustained",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Instead: both producers at their default cadence this long beside a detector; "
+    "reports batch durations and lag.",
+)
+@click.pass_context
+def bench_detector(
+    ctx: click.Context,
+    data_dir: Path | None,
+    records: int,
+    runs: int,
+    trigger: float | None,
+    max_offsets: int,
+    sustained: float | None,
+) -> None:
+    """Detector records/s draining a replayed backlog (median of runs) beside a ceiling."""
+    from pipelines.bench.detector import (
+        DEFAULT_TRIGGER_S,
+        measure_detector_rate,
+        measure_sustained,
+    )
+
+    if sustained is not None:
+        trigger_s = trigger or 5.0
+        run = measure_sustained(
+            _settings(ctx), data_dir=data_dir, duration_s=sustained, trigger_s=trigger_s
+        )
+        for line in run.summary_lines(trigger_s):
+            click.echo(line)
+        return
+    result = measure_detector_rate(
+        _settings(ctx),
+        data_dir=data_dir,
+        records_per_stream=records,
+        runs=runs,
+        trigger_s=trigger or DEFAULT_TRIGGER_S,
+        max_offsets_per_trigger=max_offsets or None,
+        echo=click.echo,
+    )
+    for line in result.summary_lines():
+        click.echo(line)
 
 
 # -- demo ------------------------------------------------------------------------------

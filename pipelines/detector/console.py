@@ -6,9 +6,10 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from pipelines.config import Settings, replace
+from pipelines.config import Settings, TopicSettings, replace
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
+from pipelines.errors import StopHackingError
 from pipelines.replay.console import stop_on_signals
 
 EXIT_OK = 0
@@ -36,6 +37,37 @@ def status_line(status: BatchStatus, detector: Detector) -> str:
     )
 
 
+def default_ground_truth(settings: Settings) -> Path | None:
+    """The demo data's ground-truth folder when the default generated data is in use.
+
+    "In use" means the producers' defaults: the settings' source topics are the default
+    ones (which the producers fill from the demo data unless told otherwise) and the
+    demo folder has its side files. Anything else needs ``--ground-truth DIR``.
+    """
+    from pipelines.data.demo import demo_folder
+    from pipelines.detector.quality import ground_truth_for
+    from pipelines.schema.columns import STREAMING_FILE_NAMES
+
+    defaults = TopicSettings()
+    topics = settings.kafka.topics
+    if (topics.process, topics.memory) != (defaults.process, defaults.memory):
+        return None
+    folder = demo_folder(settings)
+    found = [ground_truth_for(folder / name) for name in STREAMING_FILE_NAMES.values()]
+    return folder if all(f is not None for f in found) else None
+
+
+def quality_lines(detector: Detector, ground_truth_dir: Path) -> list[str]:
+    """The detection-quality report of a detector's outputs, or one line saying why not."""
+    from pipelines.detector.quality import evaluate_detection, format_quality
+
+    try:
+        quality = evaluate_detection(detector.spark, detector.output_dir, ground_truth_dir)
+    except StopHackingError as exc:
+        return [f"detection quality: not available ({exc})"]
+    return [*format_quality(quality), f"  (ground truth: {ground_truth_dir})"]
+
+
 def detect(
     settings: Settings,
     *,
@@ -43,20 +75,26 @@ def detect(
     memory_model: Path | None = None,
     output_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
-    trigger_s: float = 5.0,
+    trigger_s: float | None = None,
     duration_s: float | None = None,
+    ground_truth: Path | None = None,
+    auto_ground_truth: bool = True,
     out: TextIO,
 ) -> int:
     """Run the detector until ``duration_s`` passes, Ctrl-C/SIGTERM, or a query fails.
 
     Args:
-        settings: product settings (Kafka, Spark master, folders).
+        settings: product settings (Kafka, Spark master, folders, ``detector`` section).
         process_model: process model folder (default under ``settings.models_dir``).
         memory_model: memory model folder (default under ``settings.models_dir``).
-        output_dir: parquet outputs root (default ``<home>/detector``).
-        checkpoint_dir: checkpoints root (default ``<home>/checkpoints/detector``).
-        trigger_s: micro-batch interval, seconds.
+        output_dir: parquet outputs root (default ``settings.detector_output_dir``).
+        checkpoint_dir: checkpoints root (default ``settings.detector_checkpoint_dir``).
+        trigger_s: micro-batch interval, seconds (default ``settings.detector.trigger_s``).
         duration_s: stop after this many seconds (None: until interrupted).
+        ground_truth: folder with ``Streaming_Linux_<stream>.labels.csv``: print the
+            detection quality of this run's outputs when it stops.
+        auto_ground_truth: without ``ground_truth``, use the demo data's side files when
+            the default generated data is in use (:func:`default_ground_truth`).
         out: where the status lines go.
 
     Returns:
@@ -85,10 +123,14 @@ def detect(
     )
     holder["detector"] = detector
     stop = threading.Event()
+    if ground_truth is None and auto_ground_truth:
+        ground_truth = default_ground_truth(settings)
     out.write(
         f"detector: models {detector.model_paths['process']}, {detector.model_paths['memory']};"
         f" outputs {detector.output_dir}; checkpoints {detector.checkpoint_dir}\n"
     )
+    if ground_truth is not None:
+        out.write(f"detector: detection quality against {ground_truth} when it stops\n")
     detector.check_model_folders()
     # The session first: PySpark's SparkContext installs a SIGINT handler that cancels the
     # jobs and raises KeyboardInterrupt; ours, installed after it, stops the queries cleanly.
@@ -99,4 +141,6 @@ def detect(
         out.write(f"detector stopped: {failure}\n")
         return EXIT_QUERY_FAILED
     out.write("detector stopped\n")
+    if ground_truth is not None:
+        out.write("\n".join(quality_lines(detector, ground_truth)) + "\n")
     return EXIT_OK
