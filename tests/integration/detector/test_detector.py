@@ -37,6 +37,7 @@ from pipelines.detector.scoring import score, split_scorable
 from pipelines.errors import ModelError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMING_COLUMNS, STREAMS, Stream
+from tests.detector_outputs import check_one_alert_per_recomputed_key, same_rows, topic_values
 
 START_TS = 1_700_000_000.0
 CYCLES = 2
@@ -186,14 +187,6 @@ def _quarantine(spark: SparkSession, run: Run, stream: Stream) -> DataFrame:
     return _read(spark, run, QUARANTINE_DIR).filter(F.col("stream") == stream)
 
 
-def _same_rows(left: DataFrame, right: DataFrame) -> None:
-    """Multiset equality (duplicates count) of two DataFrames with the same columns."""
-    right = right.select(*left.columns)
-    assert left.count() == right.count()
-    assert left.exceptAll(right).count() == 0
-    assert right.exceptAll(left).count() == 0
-
-
 # -- tests -----------------------------------------------------------------------------
 @pytest.mark.parametrize("stream", STREAMS)
 def test_every_produced_record_is_quarantined_or_cleaned_once(
@@ -255,7 +248,7 @@ def test_streaming_predictions_equal_the_model_applied_in_batch(
         *IDENTITY_COLUMNS, "offset", T.RECORD_INDEX, "prediction", "attack_probability"
     )
     streamed = _read(spark, run, SCORED_DIR[stream]).select(*batch.columns)
-    _same_rows(streamed, batch)
+    same_rows(streamed, batch)
 
 
 def test_models_are_checked_before_any_query_starts(
@@ -283,7 +276,7 @@ def test_attack_counts_table_equals_a_batch_recomputation(run: Run, spark: Spark
     batch = T.attack_counts(_scored_parquet(spark, run))
     assert table.count() > 0
     assert {r["stream"] for r in table.collect()} == set(STREAMS)
-    _same_rows(table, batch)
+    same_rows(table, batch)
 
 
 def test_window_counts_topic_ends_with_the_table_values(run: Run, spark: SparkSession) -> None:
@@ -314,41 +307,18 @@ def test_attack_pairs_equal_a_batch_recomputation_of_the_join(
     streamed = _read(spark, run, PAIRS_DIR).drop(T.PAIRED_AT)
     batch = T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT)
     assert streamed.count() > 0
-    _same_rows(streamed, batch)
+    same_rows(streamed, batch)
 
 
 def _topic_values(spark: SparkSession, run: Run, topic: str) -> list[tuple[str, dict[str, Any]]]:
-    messages = (
-        spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", run.detector.settings.kafka.bootstrap_servers)
-        .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
-        .load()
-        .orderBy("offset")
-    )
-    return [(r["key"].decode(), json.loads(r["value"])) for r in messages.collect()]
+    return topic_values(spark, run.detector.settings.kafka.bootstrap_servers, topic)
 
 
 def test_alerts_are_one_per_program_and_window_of_the_recomputed_pairs(
     run: Run, spark: SparkSession
 ) -> None:
-    scored = _scored_parquet(spark, run)
-    expected = {
-        (r["machine"], r["CMD"], r["PID"], r[T.WINDOW_START].strftime("%Y-%m-%dT%H:%M:%SZ")):
-            r["pair_count"]
-        for r in T.alert_groups(T.attack_pairs(scored["process"], scored["memory"])).collect()
-    }  # fmt: skip
     alerts = _topic_values(spark, run, run.topics.alerts)
-    keys = [(a["machine"], a["CMD"], a["PID"], a["window_start"][:19] + "Z") for _, a in alerts]
-    assert sorted(keys) == sorted(expected)  # exactly one alert per key and window
-    for kafka_key, alert in alerts:
-        key = (alert["machine"], alert["CMD"], alert["PID"], alert["window_start"][:19] + "Z")
-        assert kafka_key == alert["key"] == "|".join(str(part) for part in key)
-        assert alert["schema_version"] == T.ALERT_SCHEMA_VERSION
-        assert 1 <= alert["pair_count"] <= expected[key]
-        assert alert["severity"] in ("low", "medium", "high")
-        assert set(alert["model_versions"]) == set(STREAMS)
-        assert alert["model_versions"]["process"].startswith("process_pipeline_model uid=")
+    check_one_alert_per_recomputed_key(alerts, _scored_parquet(spark, run))
 
 
 def test_a_health_record_is_published_per_ingest_batch(run: Run, spark: SparkSession) -> None:

@@ -1,0 +1,57 @@
+"""Checks shared by the detector tests that compare streaming outputs with batch ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from pipelines.detector import transforms as T
+from pipelines.schema.columns import STREAMS, Stream
+
+
+def same_rows(left: DataFrame, right: DataFrame) -> None:
+    """Assert multiset equality (duplicates count) of two DataFrames with the same columns."""
+    right = right.select(*left.columns)
+    assert left.count() == right.count()
+    assert left.exceptAll(right).count() == 0
+    assert right.exceptAll(left).count() == 0
+
+
+def topic_values(
+    spark: SparkSession, bootstrap_servers: str, topic: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key, decoded JSON value) of every message of ``topic``, in offset order."""
+    messages = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .load()
+        .orderBy("offset")
+    )
+    return [(r["key"].decode(), json.loads(r["value"])) for r in messages.collect()]
+
+
+def check_one_alert_per_recomputed_key(
+    alerts: list[tuple[str, dict[str, Any]]], scored: Mapping[Stream, DataFrame]
+) -> None:
+    """Assert the alerts topic holds exactly one alert per (machine, CMD, PID, window) of
+    the 7b join recomputed in batch over the scored parquet, each well formed."""
+    expected = {
+        (r["machine"], r["CMD"], r["PID"], r[T.WINDOW_START].strftime("%Y-%m-%dT%H:%M:%SZ")):
+            r["pair_count"]
+        for r in T.alert_groups(T.attack_pairs(scored["process"], scored["memory"])).collect()
+    }  # fmt: skip
+    keys = [(a["machine"], a["CMD"], a["PID"], a["window_start"][:19] + "Z") for _, a in alerts]
+    assert sorted(keys) == sorted(expected)  # exactly one alert per key and window
+    for kafka_key, alert in alerts:
+        key = (alert["machine"], alert["CMD"], alert["PID"], alert["window_start"][:19] + "Z")
+        assert kafka_key == alert["key"] == "|".join(str(part) for part in key)
+        assert alert["schema_version"] == T.ALERT_SCHEMA_VERSION
+        assert 1 <= alert["pair_count"] <= expected[key]
+        assert alert["severity"] in ("low", "medium", "high")
+        assert set(alert["model_versions"]) == set(STREAMS)
+        assert alert["model_versions"]["process"].startswith("process_pipeline_model uid=")
