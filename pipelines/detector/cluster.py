@@ -27,6 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -161,7 +162,7 @@ class StandaloneCluster:
         status = self.status()
         return [*status.get("activeapps", []), *status.get("completedapps", [])]
 
-    def _wait(self, what: str, log: str, ready: Any) -> None:
+    def _wait(self, what: str, log: str, ready: Callable[[], object]) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while not ready():
             for name, process in self._processes.items():
@@ -192,7 +193,7 @@ class StandaloneCluster:
                     "--webui-port", str(self.webui_port),
                 ],
             )  # fmt: skip
-            self._wait("the master's web UI", "master.log", lambda: self._answers())
+            self._wait("the master's web UI", "master.log", self._answers)
             self._launch(
                 "worker",
                 [
@@ -202,7 +203,7 @@ class StandaloneCluster:
                     "--work-dir", str(self.worker_dir),
                 ],
             )  # fmt: skip
-            self._wait("the worker's registration", "worker.log", lambda: self.alive_workers())
+            self._wait("the worker's registration", "worker.log", self.alive_workers)
         except BaseException:
             self.stop()
             raise
