@@ -57,6 +57,8 @@ DEFAULT_TRIGGER_S: Final = 5.0
 DEMO_FOLDER: Final = "demo"
 """Sub-folder of the product's home that holds the demo's state by default."""
 TOPIC_TEMPLATE: Final = "stophacking.demo-{run}.{role}.v1"
+SPARK_LOG_LEVEL: Final = "ERROR"
+"""Log level of the demo's own Spark session (the product's default is WARN)."""
 PROGRESS_EVERY_S: Final = 15.0
 """A progress line this often while the producers run."""
 POLL_S: Final = 0.5
@@ -236,6 +238,11 @@ class Demo:
         # The session now, in the caller's thread: PySpark installs its SIGINT handler
         # when it makes one, and the console installs its own after this.
         spark = self.spark = self.detector.spark
+        if self._given_spark is None:
+            # The summary reports failures (a failed query is a PROBLEM line); Spark's
+            # warnings on a busy machine ("batch is falling behind", …) would bury the
+            # progress lines of a demo.
+            spark.sparkContext.setLogLevel(SPARK_LOG_LEVEL)
         missing = missing_models(self.settings.models_dir)
         if missing:
             from pipelines.training.trainer import ensure_models
@@ -529,10 +536,6 @@ class Demo:
                 entry.thread.join(PRODUCER_JOIN_MARGIN_S)
         steps: list[tuple[str, Callable[[], object]]] = []
         spark = self.spark
-        if spark is not None:
-            # Stopping queries and the broker makes Spark's JVM log harmless warnings
-            # (cancelled job groups, its Kafka producer reconnecting): keep the end legible.
-            steps.append(("Spark log level", lambda: spark.sparkContext.setLogLevel("ERROR")))
         if self.detector is not None:
             steps.append(("detector", self.detector.stop))
         steps += [(f"{stream} live pipeline", live.stop) for stream, live in self.live.items()]
