@@ -212,10 +212,11 @@ class DetectionFeed(param.Parameterized):
             self._lock.release()
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
-        """Stop the detector and this process's Spark session (server unload).
+        """Stop the detector, its Spark session and Spark's JVM (server unload).
 
         Waits up to ``timeout_s`` for a start in progress, so the JVM it launches is
-        stopped too and does not outlive ``panel serve``.
+        ended too and does not outlive ``panel serve``. No Spark session can be made in
+        this process afterwards.
         """
         self._generation += 1
         self._cancel_timer()
@@ -226,11 +227,17 @@ class DetectionFeed(param.Parameterized):
             detector, self.detector = self.detector, None
             if detector is None:
                 return
+            from pipelines.detector.jvm import stop_session_and_jvm
+
             try:
                 detector.stop()
-                detector.spark.stop()
             except Exception as exc:  # the JVM may be gone already (SIGTERM to the group)
                 log.warning("stopping the detector at shutdown: %s", _one_line(exc))
+            try:
+                # Spark's gateway JVM would otherwise outlive this process by seconds.
+                stop_session_and_jvm(detector.spark)
+            except Exception as exc:
+                log.warning("ending the Spark JVM at shutdown: %s", _one_line(exc))
             self.param.update(state="stopped", message="Detector stopped.")
         finally:
             self._lock.release()
