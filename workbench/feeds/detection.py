@@ -296,13 +296,16 @@ class DetectionFeed(param.Parameterized):
         stats = detector.stats
         totals = totals_frame({s: stats.per_stream[s] for s in STREAMS})
         alerts_total = stats.alerts
-        self.param.update(
-            counts=counts,
-            alerts=alerts,
-            totals=totals,
-            alerts_total=alerts_total,
-            refreshed_at=datetime.now(UTC).strftime("%H:%M:%S UTC"),
-        )
+        # Only what changed: every changed frame redraws its chart or table in each page.
+        updates: dict[str, Any] = {
+            name: frame
+            for name, frame in (("counts", counts), ("alerts", alerts), ("totals", totals))
+            if not _same(getattr(self, name), frame)
+        }
+        if alerts_total != self.alerts_total:
+            updates["alerts_total"] = alerts_total
+        updates["refreshed_at"] = datetime.now(UTC).strftime("%H:%M:%S UTC")
+        self.param.update(**updates)
 
     def evaluate_quality_now(self, detector: Detector | None = None) -> None:
         """Evaluate detection quality against the replayed data's ground truth, if any."""
@@ -356,6 +359,10 @@ class DetectionFeed(param.Parameterized):
             kwargs.update(process_model=process_model, memory_model=memory_model)
         # Trigger, offsets, folders and table name come from settings.detector.
         return Detector(self.settings, **kwargs)
+
+
+def _same(before: pd.DataFrame | None, after: pd.DataFrame) -> bool:
+    return before is not None and before.shape == after.shape and before.equals(after)
 
 
 def _one_line(exc: BaseException) -> str:
