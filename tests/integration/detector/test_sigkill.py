@@ -2,8 +2,10 @@
 
 One child process (own process group: the Python driver and its JVM) runs the detector
 against the test broker while the real Replayer keeps publishing both streams. Once
-both ingest queries and the 7b query have committed batches, the whole group gets
-SIGKILL (no shutdown hook runs; whatever batch was in flight is cut). A second child on
+both ingest queries and the 7b query have committed batches, the test watches the
+checkpoints and the scored topics for the critical moment (:class:`CrashWindow`: an
+ingest batch has published its scored records but is not committed) and then sends the
+whole group SIGKILL (no shutdown hook runs). A second child on
 the same output and checkpoint folders resumes while records still arrive; after the
 replay stops and every query has caught up (read from the checkpoints), Ctrl-C stops it.
 
@@ -20,6 +22,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines import kafka_io
-from pipelines.config import PROJECT_ROOT, Settings, replace
+from pipelines.config import PROJECT_ROOT, KafkaSettings, Settings, replace
 from pipelines.detector import transforms as T
 from pipelines.detector.job import ALERTS_DIR, CLEANED_DIR, PAIRS_DIR, QUARANTINE_DIR, SCORED_DIR
 from pipelines.replay.kafka_producer import Replayer
@@ -60,12 +64,15 @@ so the data stays tiny however long the JVMs take to start on a loaded machine."
 REPLAY_BOUND_S = 600.0
 """Upper bound of the replay; the fixture stops it long before."""
 BATCHES_BEFORE_KILL = 1
+CRASH_WINDOW_TIMEOUT_S = 240.0
+"""How long to look for a batch between its scored publish and its commit before killing."""
+CRASH_WINDOW_POLL_S = 0.05
 START_TIMEOUT_S = 600.0
 """Upper bound for a fresh JVM, the models and the first batches (about 1 min on an idle
 2-core machine; the first batch compiles the plans; seen above 4 min under heavy load)."""
 DRAIN_TIMEOUT_S = 600.0
 EXIT_TIMEOUT_S = 120.0
-pytestmark = pytest.mark.timeout(2 * START_TIMEOUT_S + 2 * DRAIN_TIMEOUT_S)
+pytestmark = pytest.mark.timeout(2 * START_TIMEOUT_S + 2 * DRAIN_TIMEOUT_S + CRASH_WINDOW_TIMEOUT_S)
 PlaceKey = tuple[int, int]
 """(offset, record_index) on a one-partition topic."""
 
@@ -81,6 +88,8 @@ class KilledRun:
     ends_at_kill: dict[str, int]
     ends_final: dict[str, int]
     in_flight_at_kill: dict[str, bool] = field(default_factory=dict)
+    crashed_stream: Stream | None = None
+    """The stream killed between its scored publish and its commit (None: not caught)."""
 
 
 def _ends(settings: Settings, topics: dict[str, str]) -> dict[str, int]:
@@ -102,6 +111,48 @@ def _replay(settings: Settings, files: dict[Stream, Path], topics: dict[str, str
     for thread in threads:
         thread.start()
     return threads
+
+
+class CrashWindow:
+    """Spots an ingest batch that published its scored records and is not committed yet.
+
+    That is the window the at-least-once scored topic exists for: killed there, the
+    batch re-runs after the restart and publishes its records a second time. Seen from
+    outside: ``offsets/<n>`` exists, ``commits/<n>`` does not, and the scored topic grew
+    since batch n was first seen in flight (the handler writes Kafka, then the health
+    record, then returns; Spark then commits).
+    """
+
+    def __init__(self, kafka: KafkaSettings, checkpoints: Path, topics: dict[str, str]) -> None:
+        self.checkpoints = checkpoints
+        self.consumer = KafkaConsumer(**kafka_io.client_config(kafka, enable_auto_commit=False))
+        self.partitions = {
+            s: TopicPartition(topics[f"{s}_scored"], 0) for s in STREAMS
+        }  # one-partition test topics
+        self.seen: dict[Stream, tuple[int, int]] = {}  # stream → (batch in flight, scored end)
+
+    def _end(self, stream: Stream) -> int:
+        tp = self.partitions[stream]
+        return int(self.consumer.end_offsets([tp])[tp])
+
+    def open_stream(self) -> Stream | None:
+        """A stream whose in-flight batch has published (None: none right now)."""
+        for stream in STREAMS:
+            query = self.checkpoints / f"ingest_{stream}"
+            logged = [int(x.name) for x in (query / "offsets").glob("[0-9]*")]
+            batch = max(logged, default=-1)
+            if batch < 0 or (query / "commits" / str(batch)).exists():
+                self.seen.pop(stream, None)
+                continue
+            known = self.seen.get(stream)
+            if known is None or known[0] != batch:
+                self.seen[stream] = (batch, self._end(stream))
+            elif self._end(stream) > known[1]:
+                return stream
+        return None
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +203,17 @@ def killed_run(
             START_TIMEOUT_S,
             "the first detector commits ingest and 7b batches",
         )
-        os.killpg(first.pid, signal.SIGKILL)
+        window = CrashWindow(broker_settings.kafka, checkpoints, topics)
+        try:
+            deadline = time.monotonic() + CRASH_WINDOW_TIMEOUT_S
+            crashed_stream = None
+            while crashed_stream is None and time.monotonic() < deadline:
+                alive(first, "first.log")
+                crashed_stream = window.open_stream()
+                time.sleep(CRASH_WINDOW_POLL_S)
+            os.killpg(first.pid, signal.SIGKILL)
+        finally:
+            window.close()
         ends_at_kill = _ends(broker_settings, topics)
         first_returncode = first.wait(timeout=EXIT_TIMEOUT_S)
         wait_until(lambda: not live_group_members(first.pid), 30, "the killed group is gone")
@@ -214,6 +275,7 @@ def killed_run(
             ends_at_kill=ends_at_kill,
             ends_final=ends_final,
             in_flight_at_kill=in_flight,
+            crashed_stream=crashed_stream,
         )
     finally:
         stop_replay.set()
@@ -292,6 +354,14 @@ def test_the_scored_topic_holds_every_scored_record_at_least_once(
     assert set(published) == set(scored)
     repeated = sum(n - 1 for n in published.values())
     print(f"{stream}: {len(scored)} scored, {repeated} published twice by a re-run batch")
+    if stream == killed_run.crashed_stream:
+        # Killed after the publish, before the commit: the re-run published them again,
+        # so the 7b checks below run on a scored topic with real duplicates.
+        assert repeated > 0
+
+
+def test_the_kill_landed_between_a_scored_publish_and_its_commit(killed_run: KilledRun) -> None:
+    assert killed_run.crashed_stream in STREAMS, "no batch was caught in that window"
 
 
 def _pair_identity(pairs: DataFrame) -> list[tuple[int, ...]]:
