@@ -126,7 +126,8 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
 
 # -- reading the page --------------------------------------------------------------------
 def open_tab(page: Any, name: str) -> None:
-    page.locator(".bk-tab", has_text=re.compile(rf"^{name}$")).first.click()
+    # force: a tab header is a plain div; do not wait for the page's layout to settle.
+    page.locator(".bk-tab", has_text=re.compile(rf"^{name}$")).first.click(force=True)
 
 
 def table_rows(page: Any, css_class: str) -> list[list[str]]:

@@ -27,6 +27,7 @@ def series_chart(
     group: str,
     title: str,
     height: int,
+    width: int,
     colour: Callable[[str], str],
     label: Callable[[str], str] = str,
 ) -> hv.Overlay:
@@ -39,6 +40,8 @@ def series_chart(
         group: the column whose values make the series.
         title: the chart's title.
         height: pixels.
+        width: pixels (fixed: responsive charts beside a fixed-width column made the
+            page re-layout continuously in Chromium, so clicks never settled).
         colour: series key → colour.
         label: series key → legend text.
 
@@ -78,8 +81,8 @@ def series_chart(
     if "bokeh" in hv.Store.renderers:
         chart = chart.opts(
             title=f"{title} ({WAITING})" if waiting else title,
-            responsive=True,
             height=height,
+            width=width,
             legend_position="right",
             show_grid=True,
             backend="bokeh",

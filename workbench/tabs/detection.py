@@ -22,6 +22,7 @@ from workbench.feeds.detection import DetectionFeed
 from workbench.tabs.charts import series_chart, table_pane
 
 CHART_HEIGHT_PX = 320
+CHART_WIDTH_PX = 640
 WAITING = "Waiting for data…"
 STREAM_NAMES = ("process", "memory")
 
@@ -49,6 +50,7 @@ def counts_chart(counts: pd.DataFrame | None, stream: str) -> hv.Overlay:
         group="machine",
         title=f"{stream.capitalize()}: attacking programs per 2-min window",
         height=CHART_HEIGHT_PX,
+        width=CHART_WIDTH_PX,
         colour=machine_colour,
         label=lambda machine: f"machine {machine}",
     )
@@ -141,13 +143,12 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
         *[
             pn.pane.HoloViews(
                 pn.bind(counts_chart, feed.param.counts, stream),
-                sizing_mode="stretch_width",
+                width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,
             )
             for stream in STREAM_NAMES
         ],
-        sizing_mode="stretch_width",
     )
     side = pn.Column(
         pn.bind(latest_counts_table, feed.param.counts),
@@ -158,7 +159,7 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     return pn.Column(
         detector_controls(feed),
         pn.bind(state_banner, feed.param.state, feed.param.message, feed.param.failure),
-        pn.Row(charts, side, sizing_mode="stretch_width"),
+        pn.Row(charts, side),
         pn.bind(alerts_table, feed.param.alerts, feed.param.alerts_total),
         sizing_mode="stretch_width",
         name="Detection",

@@ -18,6 +18,7 @@ from workbench.feeds.health import HealthFeed
 from workbench.tabs.charts import series_chart, table_pane
 
 CHART_HEIGHT_PX = 280
+CHART_WIDTH_PX = 560
 STREAM_COLOURS = {"process": "#1d4ed8", "memory": "#b91c1c"}
 WAITING = "Waiting for data…"
 LATEST_COLUMNS = [
@@ -73,6 +74,7 @@ def history_chart(history: pd.DataFrame | None, column: str, label: str) -> hv.O
         group="stream",
         title=label,
         height=CHART_HEIGHT_PX,
+        width=CHART_WIDTH_PX,
         colour=lambda stream: STREAM_COLOURS.get(stream, "#6b7280"),
     )
 
@@ -90,7 +92,7 @@ def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
         *[
             pn.pane.HoloViews(
                 pn.bind(history_chart, feed.param.history, column, label),
-                sizing_mode="stretch_width",
+                width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,
             )
@@ -99,7 +101,6 @@ def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
                 ("lag", "lag (messages not read yet)"),
             )
         ],
-        sizing_mode="stretch_width",
     )
     return pn.Column(
         pn.bind(health_banner, feed.param.state, feed.param.message, feed.param.topic),
