@@ -187,9 +187,11 @@ class EmbeddedBroker:
         import base64
 
         cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        # "--cluster-id=<cid>" in one argument: about 1 id in 64 starts with "-", which the
+        # storage tool would read as an option after a separate "-t".
         done = subprocess.run(
             [self._java(), "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cid, "-c", str(properties)],
+             f"--cluster-id={cid}", "-c", str(properties)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
