@@ -8,7 +8,9 @@ from docs/images/).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,9 +104,15 @@ def test_every_tab_renders_beside_the_live_sidebar(
     context.close()
 
 
-def test_process_tab_draws_live_counts_per_machine(
-    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
-) -> None:
+@contextmanager
+def sending_process_records(
+    settings: Settings, machines: tuple[int, ...] = (4, 5)
+) -> Iterator[None]:
+    """Publish one process record per machine every 0.5 s while the block runs.
+
+    The tabs' consumers start at the latest offsets when they start: keep sending until
+    the page shows what the test waits for.
+    """
     import json
     import threading
 
@@ -112,16 +120,14 @@ def test_process_tab_draws_live_counts_per_machine(
 
     from pipelines import kafka_io
 
-    topic = broker_settings.kafka.topics.process
+    topic = settings.kafka.topics.process
     stop = threading.Event()
 
     def keep_sending() -> None:
-        # The tab's consumer starts at the latest offsets when the session opens: keep
-        # sending until the page shows the counts.
-        producer = KafkaProducer(**kafka_io.client_config(broker_settings.kafka))
+        producer = KafkaProducer(**kafka_io.client_config(settings.kafka))
         try:
             while not stop.wait(0.5):
-                for machine in (4, 5):
+                for machine in machines:
                     producer.send(
                         topic,
                         key=str(machine).encode(),
@@ -131,15 +137,47 @@ def test_process_tab_draws_live_counts_per_machine(
         finally:
             producer.close()
 
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.goto(workbench_url, wait_until="domcontentloaded")
-    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
-    page.locator(".bk-tab", has_text="Process").first.click()
-    page.get_by_text("Malformed records").first.wait_for(timeout=60_000)
     sender = threading.Thread(target=keep_sending)
     sender.start()
     try:
+        yield
+    finally:
+        stop.set()
+        sender.join(30)
+
+
+def open_process_tab(browser, url: str):  # type: ignore[no-untyped-def]
+    """A new browser context and page showing the Process tab (the caller closes it)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.locator(".bk-tab", has_text="Process").first.click()
+    page.get_by_text("Malformed records").first.wait_for(timeout=60_000)
+    return context, page
+
+
+CHART_POINTS_JS = """() => {
+  // Points drawn by the session's charts: rows of every ColumnDataSource with an x column.
+  let points = 0;
+  for (const doc of Bokeh.documents) {
+    for (const model of doc._all_models.values()) {
+      if (model.type === "ColumnDataSource" && model.data !== undefined) {
+        const data = model.data;
+        const columns = data instanceof Map ? [...data.values()] : Object.values(data);
+        if (columns.length > 0) points += columns[0].length;
+      }
+    }
+  }
+  return points;
+}"""
+
+
+def test_process_tab_draws_live_counts_per_machine(
+    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
+) -> None:
+    context, page = open_process_tab(browser, workbench_url)
+    with sending_process_records(broker_settings):
         page.get_by_text("Counts at").first.wait_for(timeout=90_000)
         # The counts table beside the chart (the chart itself is drawn on a canvas).
         table = page.locator("table").filter(has_text="records in trailing 2 min").first
@@ -149,11 +187,39 @@ def test_process_tab_draws_live_counts_per_machine(
         ]
         assert {"4", "5"} <= set(machines), machines
         page.wait_for_timeout(3_000)  # one more sample on the chart for the screenshot
-    finally:
-        stop.set()
-        sender.join(30)
     page.screenshot(path=str(screenshots_dir / "process.png"), full_page=True)
     context.close()
+
+
+def test_charts_keep_redrawing_in_every_open_session(
+    browser, workbench_url: str, broker_settings: Settings
+) -> None:
+    # The server was probed with a plain page fetch (a session that never connects),
+    # and earlier tests opened and closed sessions: none of that may freeze a chart.
+    # Two sessions at once, each must see its chart's points grow.
+    sessions = [open_process_tab(browser, workbench_url) for _ in range(2)]
+    try:
+        with sending_process_records(broker_settings):
+            deadline = time.monotonic() + 90
+            first = [page.evaluate(CHART_POINTS_JS) for _, page in sessions]
+            grown = [False] * len(sessions)
+            while not all(grown) and time.monotonic() < deadline:
+                time.sleep(1.0)
+                for i, (_, page) in enumerate(sessions):
+                    grown[i] = grown[i] or page.evaluate(CHART_POINTS_JS) > first[i]
+            # Two samples later each chart must still be growing (not frozen after one).
+            again = [page.evaluate(CHART_POINTS_JS) for _, page in sessions]
+            later = list(again)
+            while time.monotonic() < deadline and not all(
+                b > a for a, b in zip(again, later, strict=True)
+            ):
+                time.sleep(1.0)
+                later = [page.evaluate(CHART_POINTS_JS) for _, page in sessions]
+        assert all(grown), f"charts that never redrew: {first} → {later}"
+        assert all(b > a for a, b in zip(again, later, strict=True)), (again, later)
+    finally:
+        for context, _ in sessions:
+            context.close()
 
 
 def test_a_failing_producer_shows_in_its_tab_and_the_sidebar_and_the_app_stays_up(

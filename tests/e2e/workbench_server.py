@@ -45,6 +45,7 @@ def served_workbench(
             ``127.0.0.1:port``.
     """
     origins = [f"127.0.0.1:{port}", *other_origins]
+    url = f"http://127.0.0.1:{port}/workbench"
     command = [sys.executable, "-m", "panel", "serve", "workbench", "--port", str(port)]
     command += ["--address", address] if address is not None else []
     for origin in origins:
@@ -55,11 +56,9 @@ def served_workbench(
             cwd=PROJECT_ROOT, env=workbench_env(settings, extra_env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/workbench"
-    # Readiness through a static file, not the app's page: fetching the page opens a
-    # Bokeh session that never connects, and such a session stops the live charts of
-    # later sessions from redrawing (reported to the live consumers' owner).
-    probe = f"http://127.0.0.1:{port}/static/js/bokeh.min.js"
+    # Readiness through the app's page, as a health check would do it: that opens a
+    # Bokeh session that never connects, which must not disturb later sessions.
+    probe = url
     try:
         deadline = time.monotonic() + 120
         while True:
