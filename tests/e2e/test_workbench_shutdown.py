@@ -2,9 +2,11 @@
 
 The server runs in a temporary home with the embedded broker's ports free, so it starts
 the embedded broker itself (no broker answers there). The pipeline is started from the
-page (sidebar "Start pipeline": both producers and both live pipelines); then the
-server gets SIGINT, as from Ctrl-C in its terminal, or SIGTERM. Afterwards no process of its tree
-(producer children, the broker's JVM) and no process naming the temporary home remains.
+page (sidebar "Start pipeline": both producers, both live pipelines and the streaming
+detector, whose Spark JVM is a child of the server); once the detector runs, the server
+gets SIGINT, as from Ctrl-C in its terminal, or SIGTERM. Afterwards no process of its tree
+(producer children, the broker's JVM, Spark's JVM) and no process naming the temporary
+home remains.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from pipelines.config import PROJECT_ROOT, Settings, load_settings, replace
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
-EXIT_TIMEOUT_S = 150.0
-"""Producers flush (≤ 30 s grace each, in parallel), the broker stops (≤ 30 s)."""
+EXIT_TIMEOUT_S = 210.0
+"""The detector stops (≤ 60 s), producers flush (≤ 30 s grace each, in parallel), the
+broker stops (≤ 30 s)."""
+DETECTOR_START_TIMEOUT_MS = 420_000
+"""Spark's JVM, both models and seven queries, on a loaded 2-core machine."""
+SPARK_JVM = "org.apache.spark.deploy.SparkSubmit"
+"""In the command line of the JVM PySpark starts for its driver."""
 
 
 def _parent_pid(pid: int) -> int | None:
@@ -169,6 +176,9 @@ def test_stopping_the_server_leaves_no_producer_jvm_or_python_behind(
             re.compile(rf"{stream} producer: running \(pid \d+\), [1-9][\d,]* records sent")
         ).first.wait_for(timeout=120_000)
     page.get_by_text(re.compile(r"Process live view: live, [1-9]")).first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"Detector: running")).first.wait_for(
+        timeout=DETECTOR_START_TIMEOUT_MS
+    )
     page.locator(".bk-tab", has_text="Producers").first.click()
     page.get_by_text(re.compile(r"Running \(pid \d+\), [1-9]\d* cycles")).first.wait_for(
         timeout=60_000
@@ -179,8 +189,10 @@ def test_stopping_the_server_leaves_no_producer_jvm_or_python_behind(
     started = descendants(process.pid) | naming(home)
     producers = {pid for pid in started if "produce" in _command_line(pid)}
     jvms = {pid for pid in started if "kafka.Kafka" in _command_line(pid)}
+    spark_jvms = {pid for pid in started if SPARK_JVM in _command_line(pid)}
     assert len(producers) == 2, {pid: _command_line(pid) for pid in started}
     assert len(jvms) == 1, {pid: _command_line(pid) for pid in started}
+    assert len(spark_jvms) == 1, {pid: _command_line(pid) for pid in started}
 
     os.killpg(process.pid, stop_signal)
     process.wait(timeout=EXIT_TIMEOUT_S)
