@@ -183,13 +183,19 @@ class DetectionFeed(param.Parameterized):
             self.busy = False
             self._lock.release()
 
-    def stop_now(self) -> bool:
+    def stop_now(self, wait_s: float = 0.0) -> bool:
         """Stop every query (blocking); the last read-back stays on show.
 
+        Args:
+            wait_s: how long to wait for a start or stop in progress to finish first
+                (0: do not wait).
+
         Returns:
-            True when stopped (or nothing ran); False when a start or stop was running.
+            True when stopped (or nothing ran); False when a start or stop was still
+            running after ``wait_s``.
         """
-        if not self._lock.acquire(blocking=False):
+        acquired = self._lock.acquire(timeout=wait_s) if wait_s > 0 else self._lock.acquire(False)
+        if not acquired:
             return False
         try:
             self._generation += 1

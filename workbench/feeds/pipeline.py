@@ -23,6 +23,9 @@ from workbench.feeds.live import LiveFeeds
 from workbench.feeds.producers import ProducersFeed
 from workbench.feeds.worker import submit
 
+DETECTOR_START_WAIT_S = 300.0
+"""Longest a stop waits for a detector start in progress (JVM, models, queries)."""
+
 
 class PipelineFeed(param.Parameterized):
     """Starts and stops broker, producers, live pipelines and the detector together."""
@@ -118,7 +121,8 @@ class PipelineFeed(param.Parameterized):
             # The detector first, while its inputs still flow: its last micro-batch and
             # read-back see everything the producers sent.
             if self.detection is not None:
-                self.detection.stop_now()
+                # A detector still starting is waited for, so that it is stopped too.
+                self.detection.stop_now(wait_s=DETECTOR_START_WAIT_S)
             self.producers.stop_all()
             self.live.stop_all()
             self.message = "Pipeline stopped."

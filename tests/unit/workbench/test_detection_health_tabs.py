@@ -6,6 +6,7 @@ cycle and the health reader would set them, and the checks read the rendered mod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -100,9 +101,15 @@ def health_record(stream: str, batch_id: int, at: pd.Timestamp, **extra: Any) ->
     return record
 
 
-def _cells(text: str, header_end: str, n: int) -> list[str]:
-    """The first ``n`` whitespace-separated cells after a table's last header."""
-    return text[text.index(header_end) + len(header_end) :].split()[:n]
+def _cells(text: str, header: str, n: int) -> list[str]:
+    """The first ``n`` whitespace-separated cells after a table's header row.
+
+    ``header`` is the header's cells, space-separated; the page text's order of tables
+    is not fixed, so each table is found by its own header.
+    """
+    match = re.search(r"\s+".join(map(re.escape, header.split())) + r"\s", text)
+    assert match, (header, text)
+    return text[match.end() :].split()[:n]
 
 
 # -- empty state ------------------------------------------------------------------------
@@ -145,7 +152,7 @@ def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchSt
     assert "Detector running. trigger 2 s" in text
     assert "Waiting for data" not in text
     # The newest window per machine and stream (machine 5 process: its only window).
-    latest = _cells(text, "count", 4 * 5)
+    latest = _cells(text, "machine Stream window_start count", 4 * 5)
     assert latest == [
         "4", "memory", "2026-11-28", "10:02:00", "4",
         "4", "process", "2026-11-28", "10:02:00", "6",
@@ -153,11 +160,26 @@ def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchSt
         "5", "process", "2026-11-28", "10:00:00", "1",
     ]  # fmt: skip
     assert "Attack events (newest 1; 1 alerts raised in this run)" in text
-    event = _cells(text, "first_memory_event_time", 7)
+    event = _cells(text, "first_process_event_time first_memory_event_time", 7)
     assert event == ["5", "xmrig", "4242", "2026-11-28", "10:02:00", "3", "high"]
-    assert _cells(text, "attacks", 6) == ["process", "4", "400", "2", "398", "40"]
+    assert _cells(text, "Stream batches records quarantined scored attacks", 6) == [
+        "process",
+        "4",
+        "400",
+        "2",
+        "398",
+        "40",
+    ]
     assert "Detection quality (against the ground truth in /data/generated)" in text
-    assert _cells(text, "f1", 7) == ["process", "records", "8", "2", "1", "0.8", "0.889"]
+    assert _cells(text, "scope tp fp fn precision recall f1", 7) == [
+        "process",
+        "records",
+        "8",
+        "2",
+        "1",
+        "0.8",
+        "0.889",
+    ]
     assert "attack events (7b)" in text
     assert "Detector: running, 1 alerts" in visible_text(side)
 
@@ -186,7 +208,7 @@ def test_health_tab_shows_the_latest_record_per_stream_and_curves(
     )  # fmt: skip
     text = visible_text(root)
     assert "Latest micro-batch per stream" in text and "no health record yet" not in text
-    rows = _cells(text, "alerts_total", 2 * 12)
+    rows = _cells(text, "attacks alerts_total", 2 * 12)
     assert rows[:12] == [
         "memory", "10:00:01", "0", "40", "20.0", "-", "-", "2.0", "1", "39", "4", "0",
     ]  # fmt: skip
