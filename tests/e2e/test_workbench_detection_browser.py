@@ -118,6 +118,9 @@ def served(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def page(browser: Any, served: Served) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
+    # A loaded 2-core machine runs broker, producers, Spark and Chromium at once: the
+    # page's main thread can stall for tens of seconds while a chart redraws.
+    page.set_default_timeout(120_000)
     page.goto(served.url, wait_until="domcontentloaded")
     page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
     yield page
@@ -158,7 +161,7 @@ def shown_text(page: Any, pattern: re.Pattern[str]) -> str | None:
     """
     matches = page.get_by_text(pattern).locator("visible=true")
     try:
-        return str(matches.first.inner_text(timeout=2_000)) if matches.count() else None
+        return str(matches.first.inner_text(timeout=10_000)) if matches.count() else None
     except PlaywrightError:
         return None
 
@@ -282,7 +285,13 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     # cycle and flushes) rather than through the page: a page redrawing live charts on a
     # loaded machine may miss clicks, and the start is what must come from the page.
     for stream in ("Process", "Memory"):
-        text = shown_text(page, re.compile(rf"{stream} producer: running \(pid \d+\)")) or ""
+        text = wait_for(
+            lambda pattern=re.compile(rf"{stream} producer: running \(pid \d+\)"): shown_text(
+                page, pattern
+            ),
+            120,
+            f"the {stream.lower()} producer's pid",
+        )
         match = re.search(r"pid (\d+)", text)
         assert match, text
         os.killpg(int(match.group(1)), signal.SIGINT)
