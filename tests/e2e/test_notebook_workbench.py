@@ -18,7 +18,7 @@ from pipelines.config import PROJECT_ROOT, Settings, replace
 
 pytestmark = pytest.mark.e2e
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Workbench in Jupyter.ipynb"
-TABS = ("Broker", "Producers", "Process", "Memory", "Models")
+TABS = ("Broker", "Producers", "Process", "Memory", "Detection", "Models", "Health")
 RICH = ("display_data", "execute_result")
 
 

@@ -65,7 +65,9 @@ TAB_MARKERS = {
     "Producers": "Waiting for data: no records sent yet",
     "Process": "Malformed records",  # the chart's title is drawn on a canvas
     "Memory": "Malformed records",
+    "Detection": "Start detector",
     "Models": "Models the detector loads",
+    "Health": "no health record yet",
 }
 
 
