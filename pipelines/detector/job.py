@@ -36,6 +36,7 @@ from typing import Final
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -62,6 +63,46 @@ from pipelines.errors import ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
 
 log = logging.getLogger(__name__)
+
+PY4J_CALLBACK_LOGGER: Final = "py4j.clientserver"
+"""The logger py4j writes a failed Python callback (a foreachBatch handler) to."""
+
+
+CANCELLED_BATCH_MARKERS: Final = (
+    "java.lang.InterruptedException",
+    "SPARK_JOB_CANCELLED",
+    "Cannot call methods on a stopped SparkContext",
+)
+"""What a micro-batch failure says when the JVM or the query is being stopped."""
+
+
+class _StopNoiseFilter(logging.Filter):
+    """While the detector stops, drop py4j's tracebacks of the micro-batches it cancels.
+
+    Stopping a query interrupts its running micro-batch, so the ``foreachBatch`` handler
+    fails with a ``Py4JJavaError`` (an interrupted or cancelled job, or a stopped
+    SparkContext when SIGTERM reached the JVM too), which py4j logs with a full traceback.
+    Spark does not commit such a batch (the next start runs it again), so nothing is lost;
+    the traceback would only alarm whoever pressed Ctrl-C.
+    """
+
+    def __init__(self, stopping: threading.Event) -> None:
+        super().__init__()
+        self.stopping = stopping
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, Py4JJavaError):
+            return True
+        if self.stopping.is_set():
+            return False
+        # SIGTERM reaches the JVM as well: it may cancel the batches before our stop runs.
+        try:
+            text = str(error)
+        except Exception:  # py4j cannot describe an error once the JVM is gone
+            return False
+        return not any(marker in text for marker in CANCELLED_BATCH_MARKERS)
+
 
 DEFAULT_TRIGGER_S: Final = DetectorSettings().trigger_s
 DEFAULT_COUNTS_TABLE: Final = DetectorSettings().counts_table
@@ -258,6 +299,8 @@ class Detector:
         self.stats = DetectorStats()
         self._next_offsets: dict[Stream, dict[int, int]] = {s: {} for s in STREAMS}
         self._health_producer: KafkaProducer | None = None
+        self._stopping = threading.Event()
+        logging.getLogger(PY4J_CALLBACK_LOGGER).addFilter(_StopNoiseFilter(self._stopping))
         self._alert_ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
 
     # -- set-up ----------------------------------------------------------------------
@@ -487,6 +530,11 @@ class Detector:
         """The running queries by name (``ingest_process``, ``attack_counts``, ``alerts`` …)."""
         return dict(self._queries)
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called (until the next :meth:`start`)."""
+        return self._stopping.is_set()
+
     def start(self) -> None:
         """Load and check the models, create the topics, start every query.
 
@@ -496,6 +544,7 @@ class Detector:
         """
         if self._queries:
             raise ConfigError("the detector is already running")
+        self._stopping.clear()
         self.load_models()
         topics = self.topics
         kafka_io.ensure_topics(
@@ -688,15 +737,18 @@ class Detector:
 
     def stop(self) -> None:
         """Stop every query (idempotent); the memory sink table stays queryable."""
+        self._stopping.set()
         queries, self._queries = self._queries, {}
         producer, self._health_producer = self._health_producer, None
         if producer is not None:
             producer.close(timeout=self.settings.kafka.request_timeout_s)
-        for query in queries.values():
+        for name, query in queries.items():
             try:
                 query.stop()
-            except Exception:  # stopping the others matters more than this one's error
-                log.exception("stopping query %s failed", query.name)
+            except Exception as exc:  # stopping the others matters more than this one's error
+                # Typically the JVM is already going down (SIGTERM reached it too).
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.warning("stopping query %s failed: %s", name, first_line)
 
     def run(
         self,

@@ -286,7 +286,9 @@ class DetectionFeed(param.Parameterized):
         try:
             self._read_back(detector)
         except Exception as exc:  # a failed read is shown; the next cycle tries again
-            log.warning("reading the detector's results back failed", exc_info=True)
+            # No traceback while the detector (or its JVM, on SIGTERM) is going down.
+            quiet = detector.stopping or "SparkContext" in _one_line(exc)
+            log.warning("reading the detector's results back failed", exc_info=not quiet)
             self.message = f"Running; the last read-back failed: {_one_line(exc)}"
             return
         if time.monotonic() - self._last_quality >= QUALITY_PERIOD_S:
@@ -372,5 +374,8 @@ def _same(before: pd.DataFrame | None, after: pd.DataFrame) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # py4j cannot describe an error once the JVM is gone
+        lines = []
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
