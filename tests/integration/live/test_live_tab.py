@@ -51,7 +51,11 @@ def test_process_tab_waits_then_shows_counts_per_machine(
         assert root is not None
         chart = tab.select(pn.pane.HoloViews)[0]
         assert isinstance(chart.object, hv.DynamicMap)
-        assert chart.object.streams[0] is feed.buffer
+        # Each session's chart has its own Pipe, fed from the shared Buffer on the
+        # session's loop (workbench.charts); it starts from the Buffer's frame.
+        pipe = chart.object.streams[0]
+        assert isinstance(pipe, hv.streams.Pipe), pipe
+        assert pipe.data is feed.buffer.data
 
         assert feed.live.wait_ready(60), feed.message
         wait_until(lambda: feed.state == "waiting", 10, "the waiting state")
@@ -81,8 +85,11 @@ def test_process_tab_waits_then_shows_counts_per_machine(
         text = markdown_text(tab)
         assert "Malformed records: **1**" in text
         assert "not JSON: 1" in text
-        # A second session gets its own chart over the same shared Buffer.
-        assert live_tab(feed).select(pn.pane.HoloViews)[0].object.streams[0] is feed.buffer
+        # A second session gets its own chart (its own Pipe) over the same shared Buffer,
+        # starting from the Buffer's latest frame.
+        second = live_tab(feed).select(pn.pane.HoloViews)[0].object.streams[0]
+        assert isinstance(second, hv.streams.Pipe) and second is not pipe
+        assert second.data is feed.buffer.data
     finally:
         state.live.stop_all()
     assert feed.state == "stopped"
