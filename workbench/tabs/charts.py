@@ -11,6 +11,7 @@ placeholder: Bokeh cannot initialise a plot from an empty overlay.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import holoviews as hv
 import pandas as pd
@@ -106,3 +107,24 @@ def table_pane(frame: pd.DataFrame, css_class: str) -> pn.pane.DataFrame:
     return pn.pane.DataFrame(
         shown, index=False, sizing_mode="stretch_width", css_classes=[css_class]
     )
+
+
+def start_stop_buttons(feed: Any, what: str, *, width: int) -> pn.Row:
+    """A "Start <what>" / "Stop <what>" pair calling ``feed.start()`` / ``feed.stop()``.
+
+    Both are disabled while ``feed.busy`` (a start or stop runs on the worker pool).
+    """
+    start = pn.widgets.Button(label=f"Start {what}", color="success", width=width)
+    stop = pn.widgets.Button(label=f"Stop {what}", color="danger", width=width)
+
+    def on_start(_event: object) -> None:
+        feed.start()
+
+    def on_stop(_event: object) -> None:
+        feed.stop()
+
+    start.on_click(on_start)
+    stop.on_click(on_stop)
+    start.disabled = feed.param.busy
+    stop.disabled = feed.param.busy
+    return pn.Row(start, stop)

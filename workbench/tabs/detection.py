@@ -19,7 +19,7 @@ import panel as pn
 
 from pipelines.live.pipeline import machine_colour
 from workbench.feeds.detection import DetectionFeed
-from workbench.tabs.charts import series_chart, table_pane
+from workbench.tabs.charts import series_chart, start_stop_buttons, table_pane
 
 CHART_HEIGHT_PX = 320
 CHART_WIDTH_PX = 640
@@ -121,20 +121,7 @@ def quality_table(quality: pd.DataFrame | None, note: str) -> pn.viewable.Viewab
 
 def detector_controls(feed: DetectionFeed) -> pn.Row:
     """The "Start detector" / "Stop detector" pair."""
-    start = pn.widgets.Button(label="Start detector", color="success", width=150)
-    stop = pn.widgets.Button(label="Stop detector", color="danger", width=150)
-
-    def on_start(_event: object) -> None:
-        feed.start()
-
-    def on_stop(_event: object) -> None:
-        feed.stop()
-
-    start.on_click(on_start)
-    stop.on_click(on_stop)
-    start.disabled = feed.param.busy
-    stop.disabled = feed.param.busy
-    return pn.Row(start, stop)
+    return start_stop_buttons(feed, "detector", width=150)
 
 
 def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:

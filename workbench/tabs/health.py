@@ -14,6 +14,7 @@ import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 
+from pipelines.detector.health_reader import HEALTH_COLUMNS
 from workbench.feeds.health import HealthFeed
 from workbench.tabs.charts import series_chart, table_pane
 
@@ -21,20 +22,7 @@ CHART_HEIGHT_PX = 280
 CHART_WIDTH_PX = 560
 STREAM_COLOURS = {"process": "#1d4ed8", "memory": "#b91c1c"}
 WAITING = "Waiting for data…"
-LATEST_COLUMNS = [
-    "stream",
-    "at",
-    "batch_id",
-    "records",
-    "records_per_s",
-    "lag",
-    "watermark",
-    "duration_s",
-    "quarantined_total",
-    "scored",
-    "attacks",
-    "alerts_total",
-]
+LATEST_COLUMNS = ["stream", *(column for column in HEALTH_COLUMNS if column != "stream")]
 
 
 def health_banner(state: str, message: str, topic: str) -> pn.pane.Alert:

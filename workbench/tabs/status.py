@@ -17,6 +17,7 @@ from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.live import LiveFeed
 from workbench.feeds.pipeline import PipelineFeed
 from workbench.feeds.producers import ProducerFeed
+from workbench.tabs.charts import start_stop_buttons
 
 STOPPED_BY_SIGNALS = (-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL)
 """Exit codes of a child the workbench stopped itself: not a failure."""
@@ -122,21 +123,8 @@ def _detector_status(feed: DetectionFeed) -> pn.pane.Markdown:
 
 def pipeline_controls(feed: PipelineFeed) -> pn.Column:
     """The "Start pipeline" / "Stop pipeline" pair with its progress message."""
-    start = pn.widgets.Button(label="Start pipeline", color="success", width=135)
-    stop = pn.widgets.Button(label="Stop pipeline", color="danger", width=135)
-
-    def on_start(_event: object) -> None:
-        feed.start()
-
-    def on_stop(_event: object) -> None:
-        feed.stop()
-
-    start.on_click(on_start)
-    stop.on_click(on_stop)
-    start.disabled = feed.param.busy
-    stop.disabled = feed.param.busy
     return pn.Column(
-        pn.Row(start, stop),
+        start_stop_buttons(feed, "pipeline", width=135),
         pn.pane.Markdown(feed.param.message, margin=(0, 10)),
     )
 
