@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -197,9 +198,11 @@ def test_process_tab_draws_live_counts_per_machine(
 def test_charts_keep_redrawing_in_every_open_session(
     browser, workbench_url: str, broker_settings: Settings
 ) -> None:
-    # The server was probed with a plain page fetch (a session that never connects),
-    # and earlier tests opened and closed sessions: none of that may freeze a chart.
-    # Two sessions at once, each must see its chart's points grow.
+    # A plain page fetch (a session that never connects, as a health check makes), and
+    # earlier tests' sessions opened and closed: none of that may freeze a chart. Two
+    # sessions at once, each must see its chart's points grow.
+    with urllib.request.urlopen(workbench_url, timeout=60) as response:
+        assert response.status == 200
     sessions = [open_process_tab(browser, workbench_url) for _ in range(2)]
     try:
         with sending_process_records(broker_settings):

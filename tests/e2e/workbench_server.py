@@ -56,9 +56,10 @@ def served_workbench(
             cwd=PROJECT_ROOT, env=workbench_env(settings, extra_env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    # Readiness through the app's page, as a health check would do it: that opens a
-    # Bokeh session that never connects, which must not disturb later sessions.
-    probe = url
+    # Readiness through a static file, not the app's page: a page fetch builds a session,
+    # which starts the live consumers before the tests have created their topics (a
+    # fresh-clone run then saw no counts within the tests' waits).
+    probe = f"http://127.0.0.1:{port}/static/js/bokeh.min.js"
     try:
         deadline = time.monotonic() + 120
         while True:
