@@ -36,7 +36,7 @@ from typing import Final
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from py4j.protocol import Py4JJavaError
+from py4j.protocol import Py4JJavaError, Py4JNetworkError
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -92,6 +92,8 @@ class _StopNoiseFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (Py4JNetworkError, ConnectionError)):
+            return False  # the JVM is gone (SIGTERM reached it): not a fault of the batch
         if not isinstance(error, Py4JJavaError):
             return True
         if self.stopping.is_set():
