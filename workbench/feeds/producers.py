@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -82,6 +83,9 @@ def producer_environment(settings: Settings) -> dict[str, str]:
     env[ENV_REPLAY] = settings.replay.model_dump_json()
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+_log = logging.getLogger(__name__)
 
 
 class ProducerFeed(param.Parameterized):
@@ -251,14 +255,17 @@ class ProducerFeed(param.Parameterized):
 
     def _show(self, report: ReplayReport) -> None:
         # One batched update per progress line (at most every progress_interval_s).
-        self.param.update(
-            cycles_done=report.cycles,
-            sent_per_machine={str(m): n for m, n in sorted(report.sent.items())},
-            acked_per_machine={str(m): n for m, n in sorted(report.acked.items())},
-            total_acked=report.total_acked,
-            errors=report.errors,
-            records_per_s=round(report.records_per_s, 1),
-        )
+        try:
+            self.param.update(
+                cycles_done=report.cycles,
+                sent_per_machine={str(m): n for m, n in sorted(report.sent.items())},
+                acked_per_machine={str(m): n for m, n in sorted(report.acked.items())},
+                total_acked=report.total_acked,
+                errors=report.errors,
+                records_per_s=round(report.records_per_s, 1),
+            )
+        except Exception as exc:  # a session torn down at shutdown; the reader goes on
+            _log.warning("showing producer progress failed: %s", exc)
 
 
 class ProducersFeed:
