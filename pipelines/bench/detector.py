@@ -173,16 +173,7 @@ def publish_backlog(
 
 def fresh_topics(settings: Settings) -> DetectorTopics:
     """Unique topic names for one run (created), so runs never read each other's data."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = DetectorTopics(
-        process=f"bench.process.{suffix}",
-        memory=f"bench.memory.{suffix}",
-        process_scored=f"bench.scored.process.{suffix}",
-        memory_scored=f"bench.scored.memory.{suffix}",
-        window_counts=f"bench.window-counts.{suffix}",
-        alerts=f"bench.alerts.{suffix}",
-        health=f"bench.health.{suffix}",
-    )
+    topics = DetectorTopics.unique("bench")
     kafka_io.ensure_topics(settings.kafka, [topics.process, topics.memory])
     return topics
 

@@ -28,11 +28,12 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -145,6 +146,11 @@ class DetectorTopics:
     alerts: str
     health: str
 
+    _ROLES: ClassVar[tuple[str, ...]] = (
+        "process", "memory", "process_scored", "memory_scored", "window_counts", "alerts",
+        "health",
+    )  # fmt: skip
+
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorTopics:
         """The settings' topics, plus the detector's scored-record topics."""
@@ -159,6 +165,17 @@ class DetectorTopics:
             alerts=topics.alerts,
             health=topics.health,
         )
+
+    @classmethod
+    def unique(cls, prefix: str) -> DetectorTopics:
+        """Fresh topic names ``<prefix>.<role>.<8 hex>`` for one run (names only; nothing
+        is created), so runs sharing a broker never read each other's records."""
+        suffix = uuid.uuid4().hex[:8]
+        return cls(**{role: f"{prefix}.{role.replace('_', '-')}.{suffix}" for role in cls._ROLES})
+
+    def names(self) -> dict[str, str]:
+        """Role (``process``, ``memory_scored``, ``window_counts`` …) → topic name."""
+        return {role: getattr(self, role) for role in self._ROLES}
 
     def source(self, stream: Stream) -> str:
         """The topic the producers write ``stream`` to."""

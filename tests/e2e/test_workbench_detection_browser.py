@@ -324,16 +324,27 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     shown_counts, shown_events = wait_for(
         agreement, AGREE_TIMEOUT_S, "the latest window counts to match the scored parquet", 3.0
     )
-    alerts = read_batches(output_dir / "alerts")
+
+    # The alerts query may still be raising (7b closes a window only when its watermark
+    # passes), so the page's total and the alerts folder are compared once both settle.
+    def alerts_agree() -> tuple[str, pd.DataFrame] | None:
+        total = shown_text(page, re.compile(r"[\d,]+ alerts raised in this run")) or ""
+        match = re.search(r"([\d,]+) alerts raised", total)
+        alerts = read_batches(output_dir / "alerts")
+        if not match or int(match.group(1).replace(",", "")) != len(alerts):
+            return None
+        return total, alerts
+
+    total, alerts = wait_for(
+        alerts_agree, AGREE_TIMEOUT_S, "the page's alert total to match the alerts parquet", 3.0
+    )
     keys = {
         (str(r.machine), r.CMD, str(r.PID), pd.Timestamp(r.window_start).strftime(CLOCK))
         for r in alerts.itertuples()
     }
     for row in shown_events:
         assert tuple(row[:4]) in keys, (row, sorted(keys))
-    total = shown_text(page, re.compile(r"[\d,]+ alerts raised in this run")) or ""
-    raised = int(re.search(r"([\d,]+) alerts raised", total).group(1).replace(",", ""))  # type: ignore[union-attr]
-    assert raised == len(alerts), (total, len(alerts))
+    assert len(alerts) > 0, total
     page.screenshot(
         path=str(screenshots_dir / "run-detection-caught-up.png"), full_page=True, timeout=120_000
     )

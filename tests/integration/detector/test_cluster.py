@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.detector import transforms as T
 from pipelines.detector.cluster import StandaloneCluster
-from pipelines.detector.job import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR
+from pipelines.detector.job import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
 from tests.detector_support import (
@@ -65,9 +64,7 @@ def cluster_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ClusterRun]:
     root = tmp_path_factory.mktemp("cluster")
-    suffix = uuid.uuid4().hex[:8]
-    names = ("process", "memory", "window_counts", "alerts", "health")
-    topics = {n: f"test.cluster.{n}.{suffix}" for n in (*names, "process_scored", "memory_scored")}
+    topics = DetectorTopics.unique("test.cluster").names()
     kafka_io.ensure_topics(broker_settings.kafka, list(topics.values()))
     for stream in STREAMS:
         with Replayer(

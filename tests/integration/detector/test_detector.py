@@ -10,7 +10,6 @@ streaming outputs must equal their batch recomputations exactly.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,16 +113,7 @@ def run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Run]:
     root = tmp_path_factory.mktemp("detector")
-    suffix = uuid.uuid4().hex[:8]
-    topics = DetectorTopics(
-        process=f"test.process.{suffix}",
-        memory=f"test.memory.{suffix}",
-        process_scored=f"test.scored.process.{suffix}",
-        memory_scored=f"test.scored.memory.{suffix}",
-        window_counts=f"test.window-counts.{suffix}",
-        alerts=f"test.alerts.{suffix}",
-        health=f"test.health.{suffix}",
-    )
+    topics = DetectorTopics.unique("test")
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     injected: dict[Stream, dict[int, str | None]] = {}
     for stream in STREAMS:

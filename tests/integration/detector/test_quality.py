@@ -21,7 +21,6 @@ window but arrive with the second cycle's rows, whose event time is in the next 
 from __future__ import annotations
 
 import random
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,16 +106,7 @@ def quality_run(
         labelled_rows=40,
     )  # fmt: skip
     settings = replace(broker_settings, REPLAY_OVERRIDES)
-    suffix = uuid.uuid4().hex[:8]
-    topics = DetectorTopics(
-        process=f"test.q.process.{suffix}",
-        memory=f"test.q.memory.{suffix}",
-        process_scored=f"test.q.scored.process.{suffix}",
-        memory_scored=f"test.q.scored.memory.{suffix}",
-        window_counts=f"test.q.window-counts.{suffix}",
-        alerts=f"test.q.alerts.{suffix}",
-        health=f"test.q.health.{suffix}",
-    )
+    topics = DetectorTopics.unique("test.q")
     kafka_io.ensure_topics(settings.kafka, [topics.process, topics.memory])
     for stream in STREAMS:
         with Replayer(

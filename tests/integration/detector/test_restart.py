@@ -11,7 +11,6 @@ records, with every record in the outputs exactly once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,10 +65,7 @@ def restart(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Restart]:
     root = tmp_path_factory.mktemp("restart")
-    suffix = uuid.uuid4().hex[:8]
-    topics = DetectorTopics(
-        *(f"test.restart.{name}.{suffix}" for name in ("p", "m", "ps", "ms", "wc", "al", "h"))
-    )
+    topics = DetectorTopics.unique("test.restart")
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     provided = shared_dir / "models" / "provided"
     statuses: tuple[list[BatchStatus], list[BatchStatus]] = ([], [])

@@ -23,7 +23,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +37,14 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, KafkaSettings, Settings, replace
 from pipelines.detector import transforms as T
-from pipelines.detector.job import ALERTS_DIR, CLEANED_DIR, PAIRS_DIR, QUARANTINE_DIR, SCORED_DIR
+from pipelines.detector.job import (
+    ALERTS_DIR,
+    CLEANED_DIR,
+    PAIRS_DIR,
+    QUARANTINE_DIR,
+    SCORED_DIR,
+    DetectorTopics,
+)
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
 from tests.detector_support import (
@@ -163,9 +169,7 @@ def killed_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[KilledRun]:
     root = tmp_path_factory.mktemp("sigkill")
-    suffix = uuid.uuid4().hex[:8]
-    names = ("process", "memory", "window_counts", "alerts", "health")
-    topics = {n: f"test.sigkill.{n}.{suffix}" for n in (*names, "process_scored", "memory_scored")}
+    topics = DetectorTopics.unique("test.sigkill").names()
     kafka_io.ensure_topics(broker_settings.kafka, list(topics.values()))
     output_dir, checkpoints = root / "out", root / "checkpoints"
     env = detect_env(broker_settings.kafka, root / "home", topics, broker_settings.jars_dir)
