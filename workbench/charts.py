@@ -10,6 +10,10 @@ with the shared Buffer, 0 of 9 with the per-session pull below.
 So each session's chart gets its own ``hv.streams.Pipe`` and a periodic callback, owned
 by that session, that hands the Buffer's latest frame to the Pipe when it changed. The
 redraw then always happens on the session's loop, and it stops with the session.
+
+The Detection and Health charts use the same pull on their feeds' ``param`` frames, which
+the feeds replace from worker threads: rebuilding those charts through ``pn.bind`` on
+every change stalled the page for minutes on a loaded machine.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import holoviews as hv
-import pandas as pd
 import panel as pn
 
 REDRAW_PERIOD_MS: Final = 1000
@@ -27,31 +30,45 @@ a refresh every 2 s or faster)."""
 
 
 def session_chart(
-    source: hv.streams.Buffer,
-    draw: Callable[[pd.DataFrame], Any],
+    read: Callable[[], Any],
+    draw: Callable[[Any], Any],
     *,
     period_ms: int = REDRAW_PERIOD_MS,
 ) -> hv.DynamicMap:
-    """A chart of ``source`` for the current session, redrawn from its own event loop.
+    """A chart of ``read()`` for the current session, redrawn from its own event loop.
 
     Args:
-        source: the shared Buffer (read only: its ``data`` is replaced on every send).
-        draw: frame → HoloViews element (for example one curve per machine).
-        period_ms: how often the session checks the Buffer for new data, milliseconds.
+        read: returns the current data (for example ``lambda: buffer.data`` or
+            ``lambda: feed.counts``); its owner replaces the object on every change and
+            never mutates it, so identity says "changed" cheaply.
+        draw: data → HoloViews element (for example one curve per machine); called with
+            the data as its one argument.
+        period_ms: how often the session checks for new data, milliseconds.
 
     Returns:
         A DynamicMap fed by a per-session Pipe; a periodic callback of the current
         session (or notebook) keeps it up to date.
     """
-    pipe = hv.streams.Pipe(data=source.data)
-    last = {"frame": source.data}
+    pipe = hv.streams.Pipe(data=read())
+    pn.state.add_periodic_callback(follower(read, pipe), period=period_ms)
+
+    def redraw(data: Any) -> Any:
+        return draw(data)
+
+    return hv.DynamicMap(redraw, streams=[pipe])
+
+
+def follower(read: Callable[[], Any], pipe: hv.streams.Pipe) -> Callable[[], None]:
+    """A callable that sends ``read()`` to ``pipe`` when it is not the object last sent.
+
+    The pipe's current data counts as sent, so an unchanged source never redraws.
+    """
+    last = {"data": pipe.data}
 
     def pull() -> None:
-        frame = source.data
-        # Buffer.send replaces .data with a new frame: identity says "changed" cheaply.
-        if frame is not last["frame"]:
-            last["frame"] = frame
-            pipe.send(frame)
+        data = read()
+        if data is not last["data"]:
+            last["data"] = data
+            pipe.send(data)
 
-    pn.state.add_periodic_callback(pull, period=period_ms)
-    return hv.DynamicMap(draw, streams=[pipe])
+    return pull

@@ -72,7 +72,8 @@ class LiveFeed(param.Parameterized):
 
     def session_plot(self) -> hv.DynamicMap:
         """A live chart redrawn from the current session's own event loop (see charts)."""
-        return session_chart(self.buffer, self.live.overlay)
+        buffer = self.buffer
+        return session_chart(lambda: buffer.data, self.live.overlay)
 
     def _on_status(self, status: LiveStatus) -> None:
         latest = status.latest

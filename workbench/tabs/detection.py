@@ -12,12 +12,15 @@ ground truth when the replayed data has it.
 
 from __future__ import annotations
 
+from functools import partial
+
 import holoviews as hv
 import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 
 from pipelines.live.pipeline import machine_colour
+from workbench.charts import session_chart
 from workbench.feeds.detection import DetectionFeed
 from workbench.tabs.charts import series_chart, start_stop_buttons, table_pane
 
@@ -129,7 +132,7 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     charts = pn.Column(
         *[
             pn.pane.HoloViews(
-                pn.bind(counts_chart, feed.param.counts, stream),
+                session_chart(lambda: feed.counts, partial(counts_chart, stream=stream)),
                 width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,

@@ -9,12 +9,15 @@ shows a detector running elsewhere (``stophacking detect``) on the same cluster.
 
 from __future__ import annotations
 
+from functools import partial
+
 import holoviews as hv
 import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 
 from pipelines.detector.health_reader import HEALTH_COLUMNS
+from workbench.charts import session_chart
 from workbench.feeds.health import HealthFeed
 from workbench.tabs.charts import series_chart, table_pane
 
@@ -79,7 +82,9 @@ def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
     charts = pn.Row(
         *[
             pn.pane.HoloViews(
-                pn.bind(history_chart, feed.param.history, column, label),
+                session_chart(
+                    lambda: feed.history, partial(history_chart, column=column, label=label)
+                ),
                 width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,

@@ -184,6 +184,33 @@ def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchSt
     assert "Detector: running, 1 alerts" in visible_text(side)
 
 
+def test_tab_charts_redraw_from_the_feed_on_the_sessions_own_callback(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The periodic callbacks a served session would run on its loop, called by hand here.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    detection = [pane.object for pane in detection_tab(state.detection).select(pn.pane.HoloViews)]
+    health = [
+        pane.object for pane in health_tab(state.health, start=False).select(pn.pane.HoloViews)
+    ]
+    assert len(callbacks) == len(detection) + len(health) == 4
+    assert all(list(chart[()].get(0).keys()) == ["waiting for data"] for chart in detection)
+
+    state.detection.counts = counts()
+    state.health.show([health_record("process", 0, T0, records_per_s=10.0, lag=100)])
+    for callback in callbacks:
+        callback()
+    process, memory = (chart[()] for chart in detection)
+    assert sorted(process.get(0).keys()) == ["4", "5"]
+    assert list(series(memory, "5")["count"]) == [7]
+    rate, lag = (chart[()] for chart in health)
+    assert list(series(rate, "process")["records_per_s"]) == [10.0]
+    assert list(series(lag, "process")["lag"]) == [100.0]
+
+
 def test_counts_chart_draws_one_curve_per_machine_with_every_window() -> None:
     chart = counts_chart(counts(), "memory")
     assert sorted(chart.get(0).keys()) == ["4", "5"]
