@@ -37,6 +37,21 @@ def stop_session_and_jvm(
         launched here, e.g. an existing JVM was attached).
     """
     spark.stop()
+    return end_launched_jvm(timeout_s=timeout_s)
+
+
+def end_launched_jvm(*, timeout_s: float = DEFAULT_JVM_EXIT_TIMEOUT_S) -> bool:
+    """Stop the active SparkContext, if any, and end the gateway JVM this process launched.
+
+    For a process that may or may not have started Spark (the workbench: Models-tab
+    training starts it without a detector). Never imports pyspark's JVM side anew.
+
+    Returns:
+        True when a JVM launched by this process was ended.
+    """
+    context = SparkContext._active_spark_context
+    if context is not None:
+        context.stop()
     gateway = SparkContext._gateway
     process: subprocess.Popen[bytes] | None = getattr(gateway, "proc", None)
     if gateway is None or process is None:
