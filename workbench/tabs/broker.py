@@ -20,9 +20,9 @@ def broker_tab(feed: BrokerFeed) -> pn.viewable.Viewable:
             return "_No topics yet: waiting for data._"
         return "\n".join(f"- `{t}`" for t in topics)
 
-    start = pn.widgets.Button(name="Start / connect", button_type="primary", width=160)
+    start = pn.widgets.Button(label="Start / connect", color="primary", width=160)
     start.on_click(lambda _event: feed.ensure())
-    refresh = pn.widgets.Button(name="Refresh", width=100)
+    refresh = pn.widgets.Button(label="Refresh", width=100)
     refresh.on_click(lambda _event: feed.refresh())
     spinner = pn.indicators.LoadingSpinner(value=feed.param.busy, size=24)
     return pn.Column(

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 import panel as pn
-import pytest
 from bokeh.document import Document
 from bokeh.model import Model
 from pyviz_comms import Comm
 
-from pipelines.config import load_settings, replace
 from workbench.access import is_allowed_client
 from workbench.feeds import WorkbenchState
 from workbench.tabs.broker import broker_tab
@@ -35,21 +31,6 @@ from workbench.tabs.status import (
 )
 
 TAG = re.compile(r"<[^>]+>")
-
-
-@pytest.fixture(autouse=True)
-def _reset_panel_state() -> Iterator[None]:
-    yield
-    pn.state.reset()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> WorkbenchState:
-    settings = replace(
-        load_settings(),
-        {"home": str(tmp_path), "kafka.bootstrap_servers": "127.0.0.1:9", "models_dir": tmp_path},
-    )
-    return WorkbenchState(settings)
 
 
 def render(view: pn.viewable.Viewable) -> Model:

@@ -7,7 +7,6 @@ cycle and the health reader would set them, and the checks read the rendered mod
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +16,6 @@ import pandas as pd
 import panel as pn
 import pytest
 
-from pipelines.config import load_settings, replace
 from tests.unit.workbench.test_app_views import render, visible_text
 from workbench.feeds import WorkbenchState
 from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
@@ -27,21 +25,6 @@ from workbench.tabs.health import health_tab, history_chart
 from workbench.tabs.status import detector_line, sidebar
 
 T0 = pd.Timestamp("2026-11-28 10:00")  # naive UTC, as Spark hands timestamps over
-
-
-@pytest.fixture(autouse=True)
-def _reset_panel_state() -> Iterator[None]:
-    yield
-    pn.state.reset()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> WorkbenchState:
-    settings = replace(
-        load_settings(),
-        {"home": str(tmp_path), "kafka.bootstrap_servers": "127.0.0.1:9", "models_dir": tmp_path},
-    )
-    return WorkbenchState(settings)
 
 
 def counts() -> pd.DataFrame:
