@@ -68,8 +68,11 @@ def series_chart(
         )
         curves[WAITING] = hv.Curve(empty, x_dim, y_dim, label=WAITING)
         markers[WAITING] = hv.Scatter(empty, x_dim, y_dim, label=WAITING)
-    lines = hv.NdOverlay(curves, kdims=[group])
-    points = hv.NdOverlay(markers, kdims=[group])
+    # Fixed group and labels: by default an NdOverlay is named after its first series, so
+    # the overlay's layer names would change with the data and a DynamicMap redrawing it
+    # would fail ("DynamicMap must only contain one type of object").
+    lines = hv.NdOverlay(curves, kdims=[group], group="Series", label="Lines")
+    points = hv.NdOverlay(markers, kdims=[group], group="Series", label="Markers")
     if "bokeh" in hv.Store.renderers:
         for key in curves:
             tint = "#9ca3af" if key == WAITING else colour(key)

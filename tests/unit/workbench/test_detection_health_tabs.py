@@ -261,3 +261,46 @@ def test_status_line_of_the_detector() -> None:
     assert detector_line("stopped", 0, "") == "**Detector**: stopped"
     assert detector_line("starting", 0, "") == "**Detector**: starting"
     assert detector_line("running", 1234, "") == "**Detector**: running, 1,234 alerts"
+
+
+@pytest.mark.parametrize("draw", ["counts", "history"])
+def test_a_served_chart_redraws_from_waiting_to_data_and_back(
+    draw: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Bokeh plot of a tab chart follows its Pipe through every shape of data.
+
+    Series appear, grow and vanish; the chart starts and may return to "waiting". (Layer
+    names that followed the data once broke every redraw after the first in the served
+    page.)
+    """
+    import holoviews as hv
+
+    def frame(keys: list[str], points: int) -> pd.DataFrame:
+        if draw == "counts":
+            rows = [
+                (int(key), T0 + timedelta(minutes=2 * i), "memory", i + 1)
+                for key in keys
+                for i in range(points)
+            ]
+            return pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
+        rows = [
+            (T0 + timedelta(seconds=5 * i), key, float(i)) for key in keys for i in range(points)
+        ]
+        return pd.DataFrame(rows, columns=["at", "stream", "lag"])
+
+    def chart(data: pd.DataFrame | None) -> hv.Overlay:
+        if draw == "counts":
+            return counts_chart(data, "memory")
+        return history_chart(data, "lag", "lag")
+
+    pipe = hv.streams.Pipe(data=None)
+    plot = hv.renderer("bokeh").get_plot(hv.DynamicMap(chart, streams=[pipe]))
+
+    def legend() -> list[str]:
+        return [item.label.value for item in plot.state.legend[0].items]
+
+    assert legend() == ["waiting for data"]
+    for keys, points in ((["4"], 1), (["4", "5"], 2), (["5"], 3), ([], 0), (["4", "5"], 1)):
+        pipe.send(frame(keys, points) if keys else None)
+        assert legend() == (keys or ["waiting for data"]), (keys, points)
+    assert "Traceback" not in caplog.text and "must only contain" not in caplog.text
