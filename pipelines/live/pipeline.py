@@ -129,6 +129,10 @@ def counts_overlay(data: pd.DataFrame, *, window_s: float, title: str = "") -> h
         curves[WAITING] = hv.Curve(
             empty_frame(), kdims=[time_dim], vdims=[count_dim], label=WAITING
         )
+    if hv.Store.renderers:
+        # Redrawn in place (a session's Pipe), the axes must follow each frame's data;
+        # without this they keep the first frame's (the placeholder's 1970 range).
+        curves = {key: curve.opts(framewise=True) for key, curve in curves.items()}
     overlay = hv.NdOverlay(curves, kdims=[hv.Dimension(MACHINE, label="machine")])
     return style_overlay(overlay, window_s=window_s, title=title)
 
@@ -140,6 +144,7 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
         "ylabel": window_label(window_s),
         "title": title,
         "show_legend": True,
+        "framewise": True,
         # NdOverlay iterates over its elements, not its keys.
         "legend_labels": {
             key: key if key == WAITING else f"machine {key}"

@@ -19,6 +19,7 @@ import pytest
 
 from pipelines.config import Settings
 from tests.conftest import free_port
+from tests.e2e.conftest import charts_show_data
 from tests.e2e.workbench_server import served_workbench
 
 
@@ -190,6 +191,10 @@ def test_process_tab_draws_live_counts_per_machine(
             cell.strip() for cell in table.locator("tbody tr td:first-child").all_inner_texts()
         ]
         assert {"4", "5"} <= set(machines), machines
+        deadline = time.monotonic() + 30
+        while not charts_show_data(page, "Process records per machine"):
+            assert time.monotonic() < deadline, "the chart's axes never reached the data"
+            time.sleep(1.0)
         page.wait_for_timeout(3_000)  # one more sample on the chart for the screenshot
     page.screenshot(path=str(screenshots_dir / "process.png"), full_page=True)
     context.close()

@@ -42,7 +42,7 @@ from pipelines.config import Settings, replace
 from pipelines.data.demo import demo_folder
 from pipelines.data.generator import generate
 from tests.conftest import free_port
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import SCREENSHOTS, charts_show_data
 from tests.e2e.workbench_server import served_workbench
 
 pytestmark = pytest.mark.e2e
@@ -247,6 +247,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     for tab in ("Process", "Memory"):
         open_tab(page, tab)
         wait_for(lambda: wanted <= live_machines(page), 180, f"every machine on {tab}")
+        wait_for(
+            lambda tab=tab: charts_show_data(page, f"{tab} records per machine"),
+            60,
+            f"the {tab} chart's axes on the data",
+        )
         page.screenshot(
             path=str(screenshots_dir / f"run-{tab.lower()}.png"), full_page=True, timeout=120_000
         )
@@ -265,6 +270,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         "an attack event on the Detection tab",
     )
     assert events and all(row[0] in wanted for row in events), events
+    wait_for(
+        lambda: charts_show_data(page, "Process: attacking", "Memory: attacking"),
+        60,
+        "the Detection charts' axes on the window counts",
+    )
     page.wait_for_timeout(2_000)  # let the charts draw before the picture
     page.screenshot(
         path=str(screenshots_dir / "run-detection.png"), full_page=True, timeout=120_000
@@ -277,6 +287,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         "a health record per stream",
     )
     assert sorted(row[0] for row in health) == ["memory", "process"], health
+    wait_for(
+        lambda: charts_show_data(page, "records/s of batch work", "lag (messages"),
+        60,
+        "the Health charts' axes on the records",
+    )
     page.wait_for_timeout(2_000)  # one more point on the curves for the picture
     page.screenshot(path=str(screenshots_dir / "run-health.png"), full_page=True, timeout=120_000)
 

@@ -76,8 +76,15 @@ def series_chart(
     if "bokeh" in hv.Store.renderers:
         for key in curves:
             tint = "#9ca3af" if key == WAITING else colour(key)
-            curves[key].opts(color=tint, line_width=2, backend="bokeh")
-            markers[key].opts(color=tint, size=7, tools=["hover"], backend="bokeh")
+            # framewise: redrawn in place from a Pipe, the axes follow each frame's data
+            # (else they keep the first frame's: the empty placeholder's, in 1970).
+            curves[key].opts(
+                color=tint, line_width=2, framewise=True, padding=0.05, backend="bokeh"
+            )
+            markers[key].opts(
+                color=tint, size=7, tools=["hover"], framewise=True, padding=0.05,
+                backend="bokeh",
+            )  # fmt: skip
     # Curve and markers of a series share its label, so the legend has one entry each.
     # (show_legend=False on the markers instead breaks the served plot of an empty
     # series in Bokeh 3.9: "invalid color array".)
@@ -89,6 +96,7 @@ def series_chart(
             width=width,
             legend_position="right",
             show_grid=True,
+            framewise=True,
             backend="bokeh",
         )
     return chart

@@ -150,6 +150,28 @@ def test_chart_drawn_before_data_updates_when_samples_arrive(settings: Settings)
     assert legend() == ["machine 4", "machine 7"]
 
 
+def test_a_chart_redrawn_from_a_pipe_moves_its_axes_with_the_data() -> None:
+    # The workbench redraws each session's chart from its own Pipe (workbench.charts);
+    # the axes must leave the placeholder's range (1970, 0..1) and follow the samples.
+    hv.extension("bokeh")
+    pipe = hv.streams.Pipe(data=empty_frame())
+    chart = hv.DynamicMap(lambda data: counts_overlay(data, window_s=120), streams=[pipe])
+    plot = hv.renderer("bokeh").get_plot(chart)
+    for seconds, top in ((2, 3), (600, 40)):
+        data = pd.DataFrame(
+            {
+                TIME: pd.to_datetime([T0, T0 + seconds], unit="s"),
+                MACHINE: ["4", "5"],
+                COUNT: [1, top],
+            }
+        )
+        pipe.send(data)
+        start, end = pd.Timestamp(plot.state.x_range.start), pd.Timestamp(plot.state.x_range.end)
+        assert start <= data[TIME].min() <= data[TIME].max() <= end, (start, end)
+        assert end - start < pd.Timedelta(hours=1), (start, end)
+        assert plot.state.y_range.start <= 1 and top <= plot.state.y_range.end
+
+
 @pytest.mark.parametrize(
     "window_s, label",
     [

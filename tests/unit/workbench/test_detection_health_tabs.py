@@ -301,6 +301,13 @@ def test_a_served_chart_redraws_from_waiting_to_data_and_back(
 
     assert legend() == ["waiting for data"]
     for keys, points in ((["4"], 1), (["4", "5"], 2), (["5"], 3), ([], 0), (["4", "5"], 1)):
-        pipe.send(frame(keys, points) if keys else None)
+        data = frame(keys, points) if keys else None
+        pipe.send(data)
         assert legend() == (keys or ["waiting for data"]), (keys, points)
+        if data is not None:
+            # The x axis spans this frame's times (not the placeholder's 1970 range).
+            x = data.iloc[:, 1] if draw == "counts" else data["at"]
+            shown = pd.Timestamp(plot.state.x_range.start), pd.Timestamp(plot.state.x_range.end)
+            assert shown[0] <= x.min() <= x.max() <= shown[1], (shown, keys, points)
+            assert shown[1] - shown[0] < timedelta(hours=1), shown
     assert "Traceback" not in caplog.text and "must only contain" not in caplog.text
