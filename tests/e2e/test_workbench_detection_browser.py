@@ -239,6 +239,7 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         lambda: shown_text(page, re.compile(r"Detector: (running|failed)")),
         STARTUP_TIMEOUT_MS / 1000,
         "the detector to start",
+        page=page,
     )
     assert "failed" not in started, started
 
@@ -246,11 +247,12 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     wanted = {str(m) for m in MACHINES}
     for tab in ("Process", "Memory"):
         open_tab(page, tab)
-        wait_for(lambda: wanted <= live_machines(page), 180, f"every machine on {tab}")
+        wait_for(lambda: wanted <= live_machines(page), 180, f"every machine on {tab}", page=page)
         wait_for(
             lambda tab=tab: charts_show_data(page, f"{tab} records per machine"),
             60,
             f"the {tab} chart's axes on the data",
+            page=page,
         )
         page.screenshot(
             path=str(screenshots_dir / f"run-{tab.lower()}.png"), full_page=True, timeout=120_000
@@ -262,18 +264,21 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         lambda: table_rows(page, "latest-counts"),
         EVENT_TIMEOUT_MS / 1000,
         "7a window counts on the Detection tab",
+        page=page,
     )
     assert {row[0] for row in counted} <= wanted, counted
     events = wait_for(
         lambda: table_rows(page, "attack-events"),
         EVENT_TIMEOUT_MS / 1000,
         "an attack event on the Detection tab",
+        page=page,
     )
     assert events and all(row[0] in wanted for row in events), events
     wait_for(
         lambda: charts_show_data(page, "Process: attacking", "Memory: attacking"),
         60,
         "the Detection charts' axes on the window counts",
+        page=page,
     )
     page.wait_for_timeout(2_000)  # let the charts draw before the picture
     page.screenshot(
@@ -285,12 +290,14 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         lambda: len(table_rows(page, "health-latest")) == 2 and table_rows(page, "health-latest"),
         120,
         "a health record per stream",
+        page=page,
     )
     assert sorted(row[0] for row in health) == ["memory", "process"], health
     wait_for(
         lambda: charts_show_data(page, "records/s of batch work", "lag (messages"),
         60,
         "the Health charts' axes on the records",
+        page=page,
     )
     page.wait_for_timeout(2_000)  # one more point on the curves for the picture
     page.screenshot(path=str(screenshots_dir / "run-health.png"), full_page=True, timeout=120_000)
@@ -304,8 +311,9 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
             lambda pattern=re.compile(rf"{stream} producer: running \(pid \d+\)"): shown_text(
                 page, pattern
             ),
-            120,
+            180,
             f"the {stream.lower()} producer's pid",
+            page=page,
         )
         match = re.search(r"pid (\d+)", text)
         assert match, text
@@ -315,8 +323,9 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
             lambda pattern=re.compile(rf"{stream} producer: (stopped|failed)"): shown_text(
                 page, pattern
             ),
-            120,
+            180,
             f"the {stream.lower()} producer to stop",
+            page=page,
         )
         assert "failed" not in line, line
     open_tab(page, "Producers")
@@ -337,7 +346,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         return shown, table_rows(page, "attack-events")
 
     shown_counts, shown_events = wait_for(
-        agreement, AGREE_TIMEOUT_S, "the latest window counts to match the scored parquet", 3.0
+        agreement,
+        AGREE_TIMEOUT_S,
+        "the latest window counts to match the scored parquet",
+        3.0,
+        page=page,
     )
 
     # The alerts query may still be raising (7b closes a window only when its watermark
@@ -351,7 +364,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         return total, alerts
 
     total, alerts = wait_for(
-        alerts_agree, AGREE_TIMEOUT_S, "the page's alert total to match the alerts parquet", 3.0
+        alerts_agree,
+        AGREE_TIMEOUT_S,
+        "the page's alert total to match the alerts parquet",
+        3.0,
+        page=page,
     )
     keys = {
         (str(r.machine), r.CMD, str(r.PID), pd.Timestamp(r.window_start).strftime(CLOCK))
