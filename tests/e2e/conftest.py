@@ -45,30 +45,46 @@ def screenshots_dir() -> Path:
     return SCREENSHOTS
 
 
-PLOT_X_STARTS_JS = """(prefix) => {
-  // The x-axis starts (ms since 1970) of the page's Bokeh plots titled prefix….
-  const starts = [];
+PLOTS_JS = """(prefix) => {
+  // The page's Bokeh plots titled prefix…: x-axis start (ms since 1970), legend labels.
+  const plots = [];
   for (const doc of Bokeh.documents) {
     for (const model of doc._all_models.values()) {
       const title = model.title;
       const text = title === null || title === undefined ? "" : String(title.text ?? title);
-      if (model.x_range !== undefined && text.startsWith(prefix)) starts.push(model.x_range.start);
+      if (model.x_range === undefined || !text.startsWith(prefix)) continue;
+      const labels = [];
+      const panels = ["center", "right", "left", "above", "below"];
+      for (const annotation of panels.flatMap((side) => model[side] ?? [])) {
+        if (annotation.type !== "Legend") continue;
+        for (const item of annotation.items) {
+          const label = item.label;
+          const text = label !== null && typeof label === "object" ? label.value : label;
+          labels.push(String(text));
+        }
+      }
+      plots.push({ start: model.x_range.start, labels: labels });
     }
   }
-  return starts;
+  return plots;
 }"""
 DRAWN_AFTER_MS = 1_600_000_000_000
 """2020-09: an x axis starting later shows real data (a placeholder's axis starts at 0)."""
+WAITING_LABEL = "waiting for data"
 
 
 def charts_show_data(page: object, *titles: str) -> bool:
-    """True when every chart whose title starts with one of ``titles`` is on the page and
-    its x axis has moved to the data's times (a chart that kept its placeholder's
-    1970 axis draws nothing visible)."""
+    """True when every chart whose title starts with one of ``titles`` is on the page, its
+    x axis has moved to the data's times (a chart that kept its placeholder's 1970 axis
+    draws nothing visible) and its legend names series, not the waiting placeholder."""
     for title in titles:
-        starts = page.evaluate(PLOT_X_STARTS_JS, title)  # type: ignore[attr-defined]
-        if not starts or not all(
-            isinstance(start, int | float) and start > DRAWN_AFTER_MS for start in starts
-        ):
+        plots = page.evaluate(PLOTS_JS, title)  # type: ignore[attr-defined]
+        if not plots:
             return False
+        for plot in plots:
+            start, labels = plot["start"], plot["labels"]
+            if not isinstance(start, int | float) or start <= DRAWN_AFTER_MS:
+                return False
+            if not labels or any(WAITING_LABEL in label for label in labels):
+                return False
     return True
