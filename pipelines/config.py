@@ -81,6 +81,12 @@ class SparkSettings(_Frozen):
     ui_enabled: bool = False
     driver_memory: str = "2g"
     scala_binary_version: str = "2.13"
+    own_process_group: bool = Field(
+        default=False,
+        description="launch Spark's JVM in its own process group, so signals to the "
+        "caller's group reach only Python, which stops Spark in order (the workbench "
+        "server turns it on)",
+    )
     extra: dict[str, str] = Field(default_factory=dict, description="raw spark.* keys")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from pipelines.config import load_settings, replace
 from workbench.access import is_allowed_client, refusal, session_client_ip
 from workbench.app import build_app
 from workbench.feeds import shared_state
@@ -11,7 +12,9 @@ from workbench.feeds import shared_state
 STATUS_PERIOD_MS = 2000
 """How often each session asks for the state that is not pushed (the broker's)."""
 
-state = shared_state()
+# Spark's JVM in its own process group: SIGTERM or Ctrl-C sent to the server's group
+# reaches only the server, whose shutdown stops the detector and then the JVM in order.
+state = shared_state(replace(load_settings(), {"spark.own_process_group": True}))
 remote_ip = session_client_ip()
 if not is_allowed_client(remote_ip, allow_remote=state.settings.workbench.allow_remote):
     # Bokeh has no setting for its listening address and binds every interface unless

@@ -64,26 +64,59 @@ def build_spark_session(
         raise MissingToolError("'java' not found on PATH and JAVA_HOME unset: Spark needs Java 17+")
     spark_settings = settings.spark
     checkpoints = checkpoint_dir or settings.home / "checkpoints"
-    builder = (
-        SparkSession.builder.master(spark_settings.master)
-        .appName(app_name or spark_settings.app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(spark_settings.shuffle_partitions))
-        .config("spark.ui.enabled", str(spark_settings.ui_enabled).lower())
-        .config("spark.driver.memory", spark_settings.driver_memory)
-        .config("spark.sql.streaming.checkpointLocation", str(checkpoints))
-        .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
-        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(settings.home))
+    options: dict[str, str] = {
+        "spark.master": spark_settings.master,
+        "spark.app.name": app_name or spark_settings.app_name,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(spark_settings.shuffle_partitions),
+        "spark.ui.enabled": str(spark_settings.ui_enabled).lower(),
+        "spark.driver.memory": spark_settings.driver_memory,
+        "spark.sql.streaming.checkpointLocation": str(checkpoints),
+        "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
+        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(settings.home),
         # Local mode: keep the driver quiet about the loopback address.
-        .config("spark.driver.host", os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"))
-        .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-    )
+        "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        "spark.sql.adaptive.enabled": "false",
+        "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+    }
     if with_kafka:
-        jars = ",".join(str(p) for p in resolve_connector_jars(settings))
-        builder = builder.config("spark.jars", jars)
-    for key, value in spark_settings.extra.items():
+        options["spark.jars"] = ",".join(str(p) for p in resolve_connector_jars(settings))
+    options.update(spark_settings.extra)
+    if spark_settings.own_process_group:
+        launch_jvm_in_own_session(options)
+    builder = SparkSession.builder
+    for key, value in options.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def launch_jvm_in_own_session(options: dict[str, str]) -> bool:
+    """Launch PySpark's gateway JVM in a session (and process group) of its own.
+
+    A signal sent to the caller's process group (Ctrl-C in a terminal, SIGTERM from a
+    service manager or ``kill -- -PGID``) then reaches only Python, which stops the
+    streaming queries and the JVM in order, instead of the JVM dying under running
+    micro-batches. The JVM is still a child of this process and still exits when this
+    process does (PySpark's gateway ends when its stdin closes).
+
+    Args:
+        options: the ``spark.*`` settings the JVM must start with (driver memory, jars).
+
+    Returns:
+        True when it launched the JVM; False when a JVM is already there (launched or
+        attached), which is then left as it is.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    with SparkContext._lock:
+        if SparkContext._gateway is not None:
+            return False
+        conf = SparkConf(loadDefaults=False)  # no JVM yet: a plain Python map
+        conf.setAll(list(options.items()))
+        gateway = launch_gateway(conf, popen_kwargs={"start_new_session": True})
+        SparkContext._gateway = gateway
+        SparkContext._jvm = gateway.jvm
+    return True

@@ -29,6 +29,7 @@ from workbench.app_hooks import on_server_unloaded
 spark = build_spark_session(load_settings(), app_name="unload-test-training")
 assert spark.range(5).count() == 5
 pid = SparkContext._gateway.proc.pid
+print("own group" if os.getpgid(pid) != os.getpgid(0) else "shared group")
 on_server_unloaded(None)
 try:
     os.kill(pid, 0)
@@ -38,12 +39,17 @@ except ProcessLookupError:
 """
 
 
-def test_server_unload_ends_the_jvm_training_started(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_group", [False, True], ids=["shared-group", "own-group"])
+def test_server_unload_ends_the_jvm_training_started(
+    settings: Settings, tmp_path: Path, own_group: bool
+) -> None:
+    """Also with the JVM in its own process group, as the served workbench starts it."""
     env = {
         **os.environ,
         "STOPHACKING_HOME": str(tmp_path / "home"),
         "STOPHACKING_JARS_CACHE": str(settings.jars_dir),
         "STOPHACKING_SPARK__DRIVER_MEMORY": "1g",
+        "STOPHACKING_SPARK__OWN_PROCESS_GROUP": str(own_group).lower(),
     }
     done = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -51,3 +57,4 @@ def test_server_unload_ends_the_jvm_training_started(settings: Settings, tmp_pat
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ended" in done.stdout and "alive" not in done.stdout, done.stdout
+    assert ("own group" if own_group else "shared group") in done.stdout, done.stdout
