@@ -44,11 +44,11 @@ RECONNECT_BACKOFF_MAX_MS = 2000
 """kafka-python defaults to 30 s; a live view should notice a returned broker quickly."""
 BOOTSTRAP_TIMEOUT_MS = 5000
 METADATA_MAX_AGE_MS = 5000
+"""kafka-python refreshes metadata every 5 min by default: a topic created after we
+subscribed (the producers create theirs) would stay invisible that long."""
 ASSIGNMENT_TIMEOUT_S = 15.0
 """A consumer still without partitions after this long is replaced by a new one: a
 group member that subscribed while its topic was being created can stay unassigned."""
-"""kafka-python refreshes metadata every 5 min by default: a topic created after we
-subscribed (the producers create theirs) would stay invisible that long."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ class KafkaSource:
         self.topic = topic
         self.out = out
         self.group_id = group_id or fresh_group_id(topic)
+        self._own_group = group_id is None
         self.from_beginning = from_beginning
         self.duration_s = duration_s
         self.max_messages = max_messages
@@ -289,10 +290,16 @@ class KafkaSource:
                 # Seen with kafka-python 3.0 against Kafka 4.1 when the topic was created
                 # just before subscribing: the member never gets partitions. A new
                 # consumer (same group, positions kept) does.
-                log.info(
-                    "no partitions of %s after %.0f s: new consumer",
+                # A group of our own is replaced too: the next member then joins an empty
+                # group instead of waiting for the coordinator to settle the old one.
+                # (Positions handed out so far are kept in self._positions.)
+                if self._own_group:
+                    self.group_id = fresh_group_id(self.topic)
+                log.warning(
+                    "no partitions of %s after %.0f s: new consumer (group %s)",
                     self.topic,
                     ASSIGNMENT_TIMEOUT_S,
+                    self.group_id,
                 )
                 return
             for tp in assignment - aligned:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import queue
 from collections import namedtuple
 
+import pytest
 from kafka import TopicPartition
 
 from pipelines.config import KafkaSettings
+from pipelines.live import kafka_source
 from pipelines.live.kafka_source import KafkaSource, fresh_group_id
 from pipelines.live.messages import Arrival
 
@@ -50,3 +52,44 @@ def test_status_observers_hear_state_changes_not_message_counts() -> None:
     src._set_status(connected=True, message="up")
     assert [s.connected for s in heard] == [True]
     assert heard[0].messages == 20
+
+
+class _NeverAssigned:
+    """A consumer that polls fine but never gets a partition (as after a topic race)."""
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+    def close(self, timeout_ms: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize("given_group", [None, "ops-live"])
+def test_an_unassigned_consumer_is_replaced_in_a_fresh_group_unless_one_was_given(
+    monkeypatch: pytest.MonkeyPatch, given_group: str | None
+) -> None:
+    monkeypatch.setattr(kafka_source, "ASSIGNMENT_TIMEOUT_S", 0.05)
+    out: queue.Queue[list[Arrival]] = queue.Queue()
+    src = KafkaSource(
+        KafkaSettings(), TP.topic, out, group_id=given_group, poll_timeout_s=0.01,
+        probe_idle_s=60.0,
+    )  # fmt: skip
+    groups: list[str] = []
+
+    def make_consumer() -> _NeverAssigned:
+        groups.append(src.group_id)
+        if len(groups) == 3:
+            src._stop.set()
+        return _NeverAssigned()
+
+    monkeypatch.setattr(src, "_make_consumer", make_consumer)
+    src._run()
+    assert len(groups) == 3
+    if given_group is None:
+        assert len(set(groups)) == 3  # each replacement joins an empty group
+        assert all(group.startswith(f"stophacking-live-{TP.topic}-") for group in groups)
+    else:
+        assert groups == [given_group] * 3  # committed offsets of a named group matter
