@@ -139,10 +139,13 @@ def table_rows(page: Any, css_class: str) -> list[list[str]]:
     if table.count() == 0:
         return []
     rows = table.first.locator("tbody tr")
-    return [
+    found = [
         [cell.strip() for cell in rows.nth(i).locator("td").all_inner_texts()]
         for i in range(rows.count())
     ]
+    # A pane re-rendered while it is read yields rows without cells: not read yet (a
+    # fresh-clone run failed on such a row).
+    return found if all(found) else []
 
 
 def live_machines(page: Any) -> set[str]:
