@@ -40,7 +40,10 @@ def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
 
 def build_app(state: WorkbenchState) -> pn.template.BootstrapTemplate:
     """The full application for one browser session."""
-    tabs = pn.Tabs(*[(name, view) for name, view in build_tabs(state).items()], dynamic=False)
+    # dynamic: the browser renders only the open tab. With every tab rendered, six live
+    # charts redrawing at once kept Chromium's renderer busy enough on a loaded 2-core
+    # machine that a fresh-clone run's page stopped answering.
+    tabs = pn.Tabs(*[(name, view) for name, view in build_tabs(state).items()], dynamic=True)
     # Bootstrap rather than Fast: the Fast design always asks Google Fonts for a web font,
     # and the workbench must render behind a firewall with no request leaving the machine.
     return pn.template.BootstrapTemplate(
