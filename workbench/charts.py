@@ -53,6 +53,8 @@ def session_chart(
     pn.state.add_periodic_callback(follower(read, pipe), period=period_ms)
 
     def redraw(data: Any) -> Any:
+        # HoloViews passes the Pipe's value as the keyword ``data``; ``draw`` may name
+        # its argument otherwise (``functools.partial(counts_chart, stream=…)``).
         return draw(data)
 
     return hv.DynamicMap(redraw, streams=[pipe])

@@ -225,6 +225,12 @@ def close_enough(shown: int, exact: int) -> bool:
     return abs(shown - exact) <= max(absolute, share * exact)
 
 
+def wait_for_text(page: Any, pattern: str, timeout_s: float, what: str) -> str:
+    """The text of the first visible element matching ``pattern``, once there is one."""
+    compiled = re.compile(pattern)
+    return str(wait_for(lambda: shown_text(page, compiled), timeout_s, what, page=page))
+
+
 # -- the run -----------------------------------------------------------------------------
 def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outputs(
     page: Any, served: Served, screenshots_dir: Path
@@ -238,11 +244,8 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
             timeout=120_000
         )
     # The detector starts in the workbench's process; a failure would show its text here.
-    started = wait_for(
-        lambda: shown_text(page, re.compile(r"Detector: (running|failed)")),
-        STARTUP_TIMEOUT_MS / 1000,
-        "the detector to start",
-        page=page,
+    started = wait_for_text(
+        page, r"Detector: (running|failed)", STARTUP_TIMEOUT_MS / 1000, "the detector to start"
     )
     assert "failed" not in started, started
 
@@ -310,25 +313,15 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     # cycle and flushes) rather than through the page: a page redrawing live charts on a
     # loaded machine may miss clicks, and the start is what must come from the page.
     for stream in ("Process", "Memory"):
-        text = wait_for(
-            lambda pattern=re.compile(rf"{stream} producer: running \(pid \d+\)"): shown_text(
-                page, pattern
-            ),
-            180,
-            f"the {stream.lower()} producer's pid",
-            page=page,
+        text = wait_for_text(
+            page, rf"{stream} producer: running \(pid \d+\)", 180, f"the {stream} producer's pid"
         )
         match = re.search(r"pid (\d+)", text)
         assert match, text
         os.killpg(int(match.group(1)), signal.SIGINT)
     for stream in ("Process", "Memory"):
-        line = wait_for(
-            lambda pattern=re.compile(rf"{stream} producer: (stopped|failed)"): shown_text(
-                page, pattern
-            ),
-            180,
-            f"the {stream.lower()} producer to stop",
-            page=page,
+        line = wait_for_text(
+            page, rf"{stream} producer: (stopped|failed)", 180, f"the {stream} producer to stop"
         )
         assert "failed" not in line, line
     open_tab(page, "Producers")

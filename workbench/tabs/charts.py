@@ -96,7 +96,6 @@ def series_chart(
             width=width,
             legend_position="right",
             show_grid=True,
-            framewise=True,
             backend="bokeh",
         )
     return chart
