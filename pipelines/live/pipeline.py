@@ -144,6 +144,7 @@ def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.N
         "ylabel": window_label(window_s),
         "title": title,
         "show_legend": True,
+        "framewise": True,
         # NdOverlay iterates over its elements, not its keys.
         "legend_labels": {
             key: key if key == WAITING else f"machine {key}"

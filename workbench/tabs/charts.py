@@ -96,6 +96,7 @@ def series_chart(
             width=width,
             legend_position="right",
             show_grid=True,
+            framewise=True,
             backend="bokeh",
         )
     return chart
