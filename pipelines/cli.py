@@ -643,9 +643,7 @@ def bench_detector(
 @click.option(
     "--trigger",
     type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
-    show_default=True,
-    help="Detector micro-batch interval, seconds.",
+    help="Detector ingest micro-batch interval, seconds (default: settings.detector.trigger_s).",
 )
 @click.option(
     "--home",
@@ -665,7 +663,7 @@ def demo(
     duration: float,
     speed: float,
     seed: int,
-    trigger: float,
+    trigger: float | None,
     demo_home: Path | None,
     keep_topics: bool,
     summary_json: Path | None,

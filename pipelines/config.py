@@ -138,17 +138,22 @@ class LiveSettings(_Frozen):
     from_beginning: bool = Field(default=False, description="read topics from the earliest")
 
 
-class ScoredTopicSettings(_Frozen):
-    """The detector's intermediate topics of scored records (one per stream)."""
+class AttackTopicSettings(_Frozen):
+    """The detector's intermediate topics: records predicted as attack, per stream."""
 
-    process: str = "stophacking.scored.process.v1"
-    memory: str = "stophacking.scored.memory.v1"
+    process: str = "stophacking.attacks.process.v1"
+    memory: str = "stophacking.attacks.memory.v1"
 
 
 class DetectorSettings(_Frozen):
     """The streaming detector (SPEC §5); ``Detector`` keyword arguments override these."""
 
-    trigger_s: float = Field(default=5.0, gt=0, description="micro-batch interval, seconds")
+    trigger_s: float = Field(
+        default=1.0, gt=0, description="micro-batch interval of the ingest queries, seconds"
+    )
+    monitor_trigger_s: float = Field(
+        default=2.0, gt=0, description="micro-batch interval of the 7a and 7b queries, seconds"
+    )
     starting_offsets: Literal["earliest", "latest"] = Field(
         default="earliest", description="where a first start reads (then the checkpoints)"
     )
@@ -162,7 +167,7 @@ class DetectorSettings(_Frozen):
     checkpoint_dir: Path | None = Field(
         default=None, description="default: <home>/checkpoints/detector"
     )
-    scored_topics: ScoredTopicSettings = ScoredTopicSettings()
+    attack_topics: AttackTopicSettings = AttackTopicSettings()
 
 
 class WorkbenchSettings(_Frozen):

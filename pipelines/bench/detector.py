@@ -35,7 +35,8 @@ from pipelines import kafka_io
 from pipelines.config import CycleSettings, Settings, load_settings
 from pipelines.detector import transforms as T
 from pipelines.detector.health import BatchStatus
-from pipelines.detector.job import Detector, DetectorTopics, kafka_options
+from pipelines.detector.job import Detector, kafka_options
+from pipelines.detector.layout import DetectorTopics
 from pipelines.detector.scoring import score
 from pipelines.errors import ConfigError
 from pipelines.replay.kafka_producer import Replayer

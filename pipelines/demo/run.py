@@ -53,7 +53,6 @@ DEFAULT_SPEED: Final = 1.0
 has attacks from its first rows, so a 120 s run at speed 1 raises attack events."""
 DEFAULT_SEED: Final = 7
 """Seed of the producers' row counts: two runs of the same length send the same rows."""
-DEFAULT_TRIGGER_S: Final = 5.0
 DEMO_FOLDER: Final = "demo"
 """Sub-folder of the product's home that holds the demo's state by default."""
 TOPIC_TEMPLATE: Final = "stophacking.demo-{run}.{role}.v1"
@@ -76,12 +75,12 @@ def demo_home(settings: Settings, home: Path | str | None = None) -> Path:
 
 
 def demo_topics(run_id: str) -> dict[str, str]:
-    """This run's topic names by role (source, scored, window counts, alerts, health)."""
+    """This run's topic names by role (source, attacks, window counts, alerts, health)."""
     roles = (
         "process",
         "memory",
-        "scored.process",
-        "scored.memory",
+        "attacks.process",
+        "attacks.memory",
         "window-counts",
         "alerts",
         "health",
@@ -98,7 +97,8 @@ class DemoOptions:
         speed: divides both producers' cycle periods (2: twice as fast).
         seed: seed of the producers' row counts (None: fresh).
         home: the demo's state folder (default ``<home>/demo``).
-        trigger_s: the detector's micro-batch interval, seconds.
+        trigger_s: the detector's ingest micro-batch interval, seconds (None: the
+            settings' ``detector.trigger_s``).
         keep_topics: keep this run's topics on the broker at the end (default: delete).
     """
 
@@ -106,7 +106,7 @@ class DemoOptions:
     speed: float = DEFAULT_SPEED
     seed: int | None = DEFAULT_SEED
     home: Path | None = None
-    trigger_s: float = DEFAULT_TRIGGER_S
+    trigger_s: float | None = None
     keep_topics: bool = False
 
     def __post_init__(self) -> None:
@@ -114,7 +114,7 @@ class DemoOptions:
             raise ConfigError(f"the demo duration must be positive seconds, got {self.duration_s}")
         if self.speed <= 0:
             raise ConfigError(f"the replay speed must be positive, got {self.speed}")
-        if self.trigger_s <= 0:
+        if self.trigger_s is not None and self.trigger_s <= 0:
             raise ConfigError(f"the trigger must be positive seconds, got {self.trigger_s}")
 
 
@@ -201,7 +201,8 @@ class Demo:
         """
         from pipelines.broker.embedded import ensure_broker
         from pipelines.data.demo import ensure_demo_data
-        from pipelines.detector.job import Detector, DetectorTopics
+        from pipelines.detector.job import Detector
+        from pipelines.detector.layout import DetectorTopics
         from pipelines.training.card import missing_models
 
         started = time.monotonic()
@@ -227,8 +228,8 @@ class Demo:
             topics=DetectorTopics(
                 process=self.topics["process"],
                 memory=self.topics["memory"],
-                process_scored=self.topics["scored.process"],
-                memory_scored=self.topics["scored.memory"],
+                process_attacks=self.topics["attacks.process"],
+                memory_attacks=self.topics["attacks.memory"],
                 window_counts=self.topics["window-counts"],
                 alerts=self.topics["alerts"],
                 health=self.topics["health"],
@@ -281,7 +282,7 @@ class Demo:
 
         started = time.monotonic()
         self.echo(
-            f"demo {self.run_id}: starting the detector (trigger {self.options.trigger_s:g} s)"
+            f"demo {self.run_id}: starting the detector (trigger {detector.trigger_s:g} s)"
         )
         detector.start()
         self._topics_created = True
@@ -373,7 +374,7 @@ class Demo:
             duration_s=self.options.duration_s,
             speed=self.options.speed,
             cycle_periods_s=periods,
-            trigger_s=self.options.trigger_s,
+            trigger_s=detector.trigger_s,
             streams=streams,
             window_rows=counts.window_rows,
             attack_pairs=counts.attack_pairs,

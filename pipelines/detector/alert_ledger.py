@@ -11,12 +11,10 @@ event time is older than the join's watermark W, and pairs rows less than
 :data:`~pipelines.detector.transforms.PAIR_TOLERANCE_S` apart. So every pair the join
 emits in a micro-batch with watermark W has a process event time above W − tolerance,
 and a key whose window ends at or before W − tolerance gets no pair from then on. The
-watermark only grows. The alerts query, however, reads the pairs' files later than the
-join writes them; the files an alert batch reads were committed after the previous
-alert batch was planned, by join batches at least as recent as the one the join
-reported when the alert batch before that ended. Hence :meth:`AlertLedger.observe`
-takes the join's watermark at the end of every alert batch and prunes with the one
-observed two alert batches earlier.
+watermark only grows. Alerts are raised in the join query's own ``foreachBatch``; while
+micro-batch N is handled, the query's last progress reports the watermark of batch
+N − 1, which no later batch undercuts. :meth:`AlertLedger.observe` takes that
+watermark at the end of every alert batch and prunes with it.
 
 Pure logic: no Spark, no I/O. :mod:`pipelines.detector.job` does the reading and writing.
 """
@@ -27,7 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-OBSERVATIONS_BEHIND = 2
+OBSERVATIONS_BEHIND = 1
 """Prune with the join watermark seen this many alert batches ago (see the module doc)."""
 
 
@@ -42,12 +40,20 @@ class AlertLedger:
 
     Args:
         pair_tolerance_s: the 7b bound: pairs are less than this many seconds apart.
+        observations_behind: prune with the watermark observed this many alert batches
+            ago (1: the alerts are raised by the join query itself, whose last progress
+            already trails the running batch by one).
     """
 
-    def __init__(self, pair_tolerance_s: float) -> None:
+    def __init__(
+        self, pair_tolerance_s: float, observations_behind: int = OBSERVATIONS_BEHIND
+    ) -> None:
+        if observations_behind < 1:
+            raise ValueError("observations_behind must be at least 1")
         self.pair_tolerance_s = pair_tolerance_s
         self._raised: dict[str, _Raised] = {}
-        self._watermarks: deque[float] = deque(maxlen=OBSERVATIONS_BEHIND)
+        self._watermarks: deque[float] = deque(maxlen=observations_behind)
+        self._behind = observations_behind
 
     def __len__(self) -> int:
         return len(self._raised)
@@ -110,7 +116,7 @@ class AlertLedger:
         if join_watermark_s is None:
             return 0
         self._watermarks.append(join_watermark_s)
-        if len(self._watermarks) < OBSERVATIONS_BEHIND:
+        if len(self._watermarks) < self._behind:
             return 0
         final_before_s = self._watermarks[0] - self.pair_tolerance_s
         final = [k for k, r in self._raised.items() if r.window_end_s <= final_before_s]

@@ -1,25 +1,25 @@
-"""The detector's streaming queries: the one module that calls readStream/writeStream.
+"""The streaming detector: the one module that starts and stops its queries.
 
-``Detector(settings).start()`` starts, on one SparkSession (see docs/detector.md):
+``Detector(settings).start()`` starts four queries on one SparkSession (see
+docs/detector.md):
 
-- per stream (process, memory) ONE ingest query: Kafka source → :mod:`transforms`
-  (decode, clean, flag unscorable) → ``foreachBatch`` that persists the micro-batch once
-  and writes the cleaned, scored and quarantine parquet outputs to ``batch=<id>``
-  folders (overwrite: idempotent when Spark re-runs a batch after a crash) and the
-  scored records, as JSON, to an intermediate topic ``stophacking.scored.<stream>.v1``.
-  Each record is thus parsed and scored once, whatever reads it afterwards.
-- 7a: both scored topics → :func:`transforms.attack_counts` → a memory sink in complete
-  mode (``attack_counts`` by default, queryable with Spark SQL) and, in update mode, the
-  window-counts topic.
-- 7b: both scored topics → :func:`transforms.attack_pairs` → ``process_memory_attack``
-  parquet (file sink with checkpoint: exactly once).
-- alerts: the committed 7b pairs read back as a file stream → one alert per (machine,
-  CMD, PID, 2-minute window) → ``alerts/batch=<id>`` parquet and the alerts topic.
+- ``ingest_process``, ``ingest_memory``: the stream's topic → decode, clean, flag
+  (:mod:`~pipelines.detector.transforms`, applied once when the query starts) →
+  :class:`~pipelines.detector.ingest.IngestWriter`: cleaned, scored and quarantine
+  parquet, and the records predicted as attack to the stream's attack topic. Each record
+  is parsed and scored once.
+- ``attack_counts`` (7a): both attack topics, each stream watermarked on its own →
+  :func:`~pipelines.detector.transforms.attack_counts` → a memory sink in complete mode
+  (the table ``settings.detector.counts_table``). The window-counts topic is published
+  from that table (:mod:`~pipelines.detector.monitor`): one aggregation, two outputs.
+- ``attack_pairs`` (7b): both attack topics, replayed copies dropped →
+  :func:`~pipelines.detector.transforms.attack_pairs` →
+  :class:`~pipelines.detector.alerts.PairsWriter`: pairs parquet, alerts parquet and the
+  alerts topic.
 
-After each ingest micro-batch a :class:`~pipelines.detector.health.BatchStatus` goes to
-the ``on_batch`` callback and a health record to the health topic.
-
-Models are loaded and checked against the cleaned schema before any query starts.
+A :class:`~pipelines.detector.monitor.DetectorMonitor` thread turns finished batches into
+health records, totals and ``on_batch`` calls. Models are loaded and checked against
+the cleaned schema before any query starts.
 """
 
 from __future__ import annotations
@@ -28,20 +28,15 @@ import json
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, Final
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
 from py4j.protocol import Py4JJavaError, Py4JNetworkError
-from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
     BinaryType,
@@ -54,11 +49,19 @@ from pyspark.sql.types import (
 )
 
 from pipelines import kafka_io
-from pipelines.config import DetectorSettings, Settings
+from pipelines.config import Settings
 from pipelines.detector import transforms as T
-from pipelines.detector.alert_ledger import AlertLedger
-from pipelines.detector.health import BatchStatus, health_record
-from pipelines.detector.scoring import PREDICTION, load_pipeline_model, score
+from pipelines.detector.alerts import PairsWriter, seed_ledger
+from pipelines.detector.health import BatchStatus
+from pipelines.detector.ingest import IngestFigures, IngestWriter
+from pipelines.detector.layout import (
+    COUNTS_CHECKPOINT,
+    INGEST_QUERY,
+    PAIRS_QUERY,
+    DetectorTopics,
+)
+from pipelines.detector.monitor import DetectorMonitor, watermark_of, watermark_seconds
+from pipelines.detector.scoring import Scorer, load_pipeline_model, score
 from pipelines.detector.session import build_spark_session
 from pipelines.errors import ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
@@ -107,19 +110,6 @@ class _StopNoiseFilter(logging.Filter):
         return not any(marker in text for marker in CANCELLED_BATCH_MARKERS)
 
 
-DEFAULT_TRIGGER_S: Final = DetectorSettings().trigger_s
-DEFAULT_COUNTS_TABLE: Final = DetectorSettings().counts_table
-
-CLEANED_DIR: Final[dict[Stream, str]] = {"process": "process", "memory": "memory"}
-SCORED_DIR: Final[dict[Stream, str]] = {"process": "process_scored", "memory": "memory_scored"}
-QUARANTINE_DIR: Final = "quarantine"
-PAIRS_DIR: Final = "process_memory_attack"
-ALERTS_DIR: Final = "alerts"
-SPARK_NO_WATERMARK: Final = "1970-01-01T00:00:00"
-"""How a query's progress shows a watermark that is not set yet (the epoch)."""
-SINK_READY_TIMEOUT_S: Final = 60.0
-"""How long to wait for the 7b file sink's metadata log before reading it as a stream."""
-
 KAFKA_SOURCE_SCHEMA: Final = StructType(
     [
         StructField("key", BinaryType()),
@@ -132,58 +122,6 @@ KAFKA_SOURCE_SCHEMA: Final = StructType(
     ]
 )
 """The columns Spark's Kafka source gives (used to derive output schemas up front)."""
-
-
-@dataclass(frozen=True)
-class DetectorTopics:
-    """The Kafka topics the detector reads and writes."""
-
-    process: str
-    memory: str
-    process_scored: str
-    memory_scored: str
-    window_counts: str
-    alerts: str
-    health: str
-
-    _ROLES: ClassVar[tuple[str, ...]] = (
-        "process", "memory", "process_scored", "memory_scored", "window_counts", "alerts",
-        "health",
-    )  # fmt: skip
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DetectorTopics:
-        """The settings' topics, plus the detector's scored-record topics."""
-        topics = settings.kafka.topics
-        scored = settings.detector.scored_topics
-        return cls(
-            process=topics.process,
-            memory=topics.memory,
-            process_scored=scored.process,
-            memory_scored=scored.memory,
-            window_counts=topics.window_counts,
-            alerts=topics.alerts,
-            health=topics.health,
-        )
-
-    @classmethod
-    def unique(cls, prefix: str) -> DetectorTopics:
-        """Fresh topic names ``<prefix>.<role>.<8 hex>`` for one run (names only; nothing
-        is created), so runs sharing a broker never read each other's records."""
-        suffix = uuid.uuid4().hex[:8]
-        return cls(**{role: f"{prefix}.{role.replace('_', '-')}.{suffix}" for role in cls._ROLES})
-
-    def names(self) -> dict[str, str]:
-        """Role (``process``, ``memory_scored``, ``window_counts`` …) → topic name."""
-        return {role: getattr(self, role) for role in self._ROLES}
-
-    def source(self, stream: Stream) -> str:
-        """The topic the producers write ``stream`` to."""
-        return self.process if stream == "process" else self.memory
-
-    def scored(self, stream: Stream) -> str:
-        """The intermediate topic of ``stream``'s scored records."""
-        return self.process_scored if stream == "process" else self.memory_scored
 
 
 @dataclass
@@ -236,11 +174,6 @@ def model_version(path: Path) -> str:
     return path.name
 
 
-def batch_folder(root: Path, batch_id: int) -> Path:
-    """Where micro-batch ``batch_id`` of an output lives: ``<root>/batch=<id>``."""
-    return root / f"batch={batch_id}"
-
-
 class Detector:
     """The streaming detector of SPEC §5 on one SparkSession.
 
@@ -256,16 +189,15 @@ class Detector:
         output_dir: root of the parquet outputs (default ``<home>/detector``).
         checkpoint_dir: root of the queries' checkpoints (default ``<home>/checkpoints/
             detector``); keep it to resume where the last run stopped.
-        trigger_s: micro-batch interval, seconds (default 5).
+        trigger_s: micro-batch interval of the ingest queries, seconds.
+        monitor_trigger_s: micro-batch interval of the 7a and 7b queries, seconds.
         starting_offsets: ``earliest`` or ``latest``, used on the first start only
             (afterwards the checkpoints decide).
-        max_offsets_per_trigger: cap of Kafka offsets per ingest micro-batch (default
-            None: all).
-        topics: the topics (default: from settings, scored topics
-            ``stophacking.scored.<stream>.v1``).
+        max_offsets_per_trigger: cap of Kafka offsets per ingest micro-batch (None: all).
+        topics: the topics (default: from settings).
         counts_table: name of the 7a memory sink (the Spark SQL table).
         on_batch: called after every ingest micro-batch with its :class:`BatchStatus`
-            (on a Spark callback thread; keep it short).
+            (on the detector's monitor thread; keep it short).
         spark: the session to use (default :func:`build_spark_session`).
     """
 
@@ -278,6 +210,7 @@ class Detector:
         output_dir: Path | str | None = None,
         checkpoint_dir: Path | str | None = None,
         trigger_s: float | None = None,
+        monitor_trigger_s: float | None = None,
         starting_offsets: str | None = None,
         max_offsets_per_trigger: int | None = None,
         topics: DetectorTopics | None = None,
@@ -287,11 +220,15 @@ class Detector:
     ) -> None:
         defaults = settings.detector
         trigger_s = defaults.trigger_s if trigger_s is None else trigger_s
+        if monitor_trigger_s is None:
+            monitor_trigger_s = defaults.monitor_trigger_s
         starting_offsets = starting_offsets or defaults.starting_offsets
         if max_offsets_per_trigger is None:
             max_offsets_per_trigger = defaults.max_offsets_per_trigger
-        if trigger_s <= 0:
-            raise ConfigError(f"trigger must be positive seconds, got {trigger_s}")
+        if trigger_s <= 0 or monitor_trigger_s <= 0:
+            raise ConfigError(
+                f"triggers must be positive seconds, got {trigger_s} and {monitor_trigger_s}"
+            )
         if starting_offsets not in ("earliest", "latest"):
             raise ConfigError(f"starting offsets must be earliest or latest: {starting_offsets!r}")
         self.settings = settings
@@ -303,6 +240,7 @@ class Detector:
         self.output_dir = Path(output_dir or settings.detector_output_dir)
         self.checkpoint_dir = Path(checkpoint_dir or settings.detector_checkpoint_dir)
         self.trigger_s = trigger_s
+        self.monitor_trigger_s = monitor_trigger_s
         self.starting_offsets = starting_offsets
         self.max_offsets_per_trigger = max_offsets_per_trigger
         self.topics = topics or DetectorTopics.from_settings(settings)
@@ -311,16 +249,15 @@ class Detector:
         self._spark = spark
         self._ingest_spark: SparkSession | None = None
         self.models: dict[Stream, PipelineModel] = {}
+        self.scorers: dict[Stream, Scorer] = {}
         self.scored_schemas: dict[Stream, StructType] = {}
         self.model_versions: dict[str, str] = {}
         self._queries: dict[str, StreamingQuery] = {}
         self._lock = threading.Lock()
         self.stats = DetectorStats()
-        self._next_offsets: dict[Stream, dict[int, int]] = {s: {} for s in STREAMS}
-        self._health_producer: KafkaProducer | None = None
+        self._monitor: DetectorMonitor | None = None
         self._stopping = threading.Event()
         logging.getLogger(PY4J_CALLBACK_LOGGER).addFilter(_StopNoiseFilter(self._stopping))
-        self._alert_ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
 
     # -- set-up ----------------------------------------------------------------------
     @property
@@ -333,7 +270,7 @@ class Detector:
         return self._spark
 
     def output_path(self, name: str) -> Path:
-        """Folder of one output: ``process``, ``memory_scored``, ``quarantine``, …"""
+        """Folder of one output: ``process.parquet``, ``quarantine.parquet``, …"""
         return self.output_dir / name
 
     def check_model_folders(self) -> None:
@@ -363,12 +300,14 @@ class Detector:
             records = self._records(empty, stream, models[stream])
             self.scored_schemas[stream] = score(T.scorable_view(records), models[stream]).schema
         self.models = models
+        self.scorers = {stream: Scorer(models[stream]) for stream in STREAMS}
         self.model_versions = {s: model_version(self.model_paths[s]) for s in STREAMS}
 
     @staticmethod
     def _records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
         decoded = T.decode_messages(messages, stream)
-        return T.add_ingest_time(T.flag_unscorable(T.clean_records(decoded, stream), model))
+        flagged = T.flag_unscorable(T.clean_records(decoded, stream), model)
+        return T.keep_raw_value_for_quarantine(T.add_ingest_time(flagged))
 
     @property
     def ingest_session(self) -> SparkSession:
@@ -403,132 +342,17 @@ class Detector:
     def _checkpoint(self, name: str) -> str:
         return str(self.checkpoint_dir / name)
 
-    # -- the ingest micro-batch ------------------------------------------------------
-    def _write_parquet(self, df: DataFrame, root: Path, batch_id: int) -> None:
-        # Overwrite the batch's own folder: a batch Spark re-runs after a crash reads the
-        # same offsets and replaces whatever a failed attempt left there.
-        df.write.mode("overwrite").parquet(str(batch_folder(root, batch_id)))
-
-    def _ingest_batch(self, stream: Stream, records: DataFrame, batch_id: int) -> None:
-        """Write one micro-batch of :meth:`_records` rows to every ingest output."""
-        started = time.monotonic()
-        model = self.models[stream]
-        records = records.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            stage = F.col(T.STAGE)
-            stages = (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
-            # One job for the batch's figures and each partition's last offset (every
-            # Spark job costs a fixed scheduling overhead per micro-batch).
-            per_partition = (
-                records.groupBy("partition")
-                .agg(
-                    F.count(F.lit(1)).alias("records"),
-                    F.count_distinct(F.col("offset")).alias("messages"),
-                    F.max("offset").alias("last"),
-                    *[F.count(F.when(stage == name, True)).alias(name) for name in stages],
-                )
-                .collect()
-            )
-            quarantined = {name: sum(int(row[name]) for row in per_partition) for name in stages}
-            records_n = sum(int(row["records"]) for row in per_partition)
-            messages_n = sum(int(row["messages"]) for row in per_partition)
-            last_offsets = {int(row["partition"]): int(row["last"]) for row in per_partition}
-            if sum(quarantined.values()):
-                self._write_parquet(
-                    T.quarantine_view(records),
-                    self.output_path(QUARANTINE_DIR) / f"stream={stream}",
-                    batch_id,
-                )
-            cleaned_n = records_n - quarantined[T.STAGE_DECODE] - quarantined[T.STAGE_PARSE]
-            if cleaned_n:
-                self._write_parquet(
-                    T.cleaned_view(records), self.output_path(CLEANED_DIR[stream]), batch_id
-                )
-            scored_n = cleaned_n - quarantined[T.STAGE_SCORE]
-            attacks = 0
-            if scored_n:
-                scored = score(T.scorable_view(records), model).persist(
-                    StorageLevel.MEMORY_AND_DISK
-                )
-                try:
-                    self._write_parquet(scored, self.output_path(SCORED_DIR[stream]), batch_id)
-                    # Kafka last: a crash before it re-runs the batch, so the topic gets
-                    # every scored record at least once (see docs/detector.md).
-                    (
-                        T.scored_to_kafka(scored)
-                        .write.format("kafka")
-                        .options(**kafka_options(self.settings))
-                        .option("topic", self.topics.scored(stream))
-                        .save()
-                    )
-                    attacks = scored.filter(F.col(PREDICTION) == 1.0).count()
-                finally:
-                    scored.unpersist()
-        finally:
-            records.unpersist()
-        status = BatchStatus(
-            stream=stream,
-            batch_id=batch_id,
-            messages=messages_n,
-            records=records_n,
-            quarantined=quarantined,
-            scored=scored_n,
-            attacks=attacks,
-            duration_s=time.monotonic() - started,
-            lag=self._lag(stream, last_offsets),
-            watermark=self.watermark(),
-        )
-        self._record(status)
-        self._publish_health(status)
-
-    def _lag(self, stream: Stream, last_offsets: Mapping[int, int]) -> int | None:
-        """Messages of the source topic after what this stream has read so far."""
-        seen = self._next_offsets[stream]
-        seen.update({partition: last + 1 for partition, last in last_offsets.items()})
-        try:
-            ends = kafka_io.topic_end_offsets(self.settings.kafka, self.topics.source(stream))
-        except Exception:  # lag is informative; a broker hiccup must not fail the batch
-            log.warning("could not read the end offsets of %s", self.topics.source(stream))
-            return None
-        return sum(max(0, end - seen.get(partition, end)) for partition, end in ends.items())
-
+    # -- what the queries report -------------------------------------------------------
     def watermark(self) -> str | None:
         """The 7a query's event-time watermark (ISO text), None before it has one."""
-        return self._query_watermark("attack_counts")
+        query = self._queries.get(self.counts_table)
+        return watermark_of(query.lastProgress if query is not None else None)
 
-    def _query_watermark(self, name: str) -> str | None:
-        query = self._queries.get(name)
-        progress = query.lastProgress if query is not None else None
-        if not progress:
-            return None
-        try:
-            value = progress["eventTime"].get("watermark")
-        except (KeyError, TypeError, AttributeError):
-            return None
-        # Spark reports the epoch until the query has seen event times.
-        if not value or str(value).startswith(SPARK_NO_WATERMARK):
-            return None
-        return str(value)
+    def _pairs_watermark_s(self) -> float | None:
+        query = self._queries.get(PAIRS_QUERY)
+        return watermark_seconds(query.lastProgress if query is not None else None)
 
-    def _publish_health(self, status: BatchStatus) -> None:
-        record = health_record(status, alerts_total=self.stats.alerts, at=datetime.now(UTC))
-        try:
-            if self._health_producer is None:
-                self._health_producer = KafkaProducer(
-                    **kafka_io.client_config(self.settings.kafka, acks="all")
-                )
-            self._health_producer.send(
-                self.topics.health,
-                key=status.stream.encode(),
-                value=json.dumps(record).encode(),
-            )
-            self._health_producer.flush(timeout=self.settings.kafka.request_timeout_s)
-        except KafkaError:  # health is best effort; the outputs must go on
-            log.warning(
-                "could not publish the health record of %s batch %d", status.stream, status.batch_id
-            )
-
-    def _record(self, status: BatchStatus) -> None:
+    def _on_status(self, status: BatchStatus) -> None:
         with self._lock:
             totals = self.stats.per_stream[status.stream]
             totals.batches += 1
@@ -543,10 +367,20 @@ class Detector:
             except Exception:  # a display problem must not stop the detector
                 log.exception("the on_batch callback failed")
 
+    def _on_alerts(self, raised: int) -> None:
+        with self._lock:
+            self.stats.alerts += raised
+
+    def _on_figures(self, figures: IngestFigures) -> None:
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.add_figures(figures)
+
     # -- queries ---------------------------------------------------------------------
     @property
     def queries(self) -> dict[str, StreamingQuery]:
-        """The running queries by name (``ingest_process``, ``attack_counts``, ``alerts`` …)."""
+        """The running queries by name (``ingest_process``, ``attack_counts`` …; the 7a
+        query is named after its table)."""
         return dict(self._queries)
 
     @property
@@ -565,30 +399,27 @@ class Detector:
             raise ConfigError("the detector is already running")
         self._stopping.clear()
         self.load_models()
-        topics = self.topics
-        kafka_io.ensure_topics(
+        kafka_io.ensure_topics(self.settings.kafka, list(self.topics.names().values()))
+        self._monitor = DetectorMonitor(
+            self.spark,
             self.settings.kafka,
-            [
-                topics.process,
-                topics.memory,
-                topics.process_scored,
-                topics.memory_scored,
-                topics.window_counts,
-                topics.alerts,
-                topics.health,
-            ],
+            self.topics,
+            counts_table=self.counts_table,
+            on_status=self._on_status,
+            alerts_total=lambda: self.stats.alerts,
         )
-        trigger = f"{self.trigger_s} seconds"
+        self._monitor.start([self.spark, self.ingest_session])
         try:
             for stream in STREAMS:
-                self._start_ingest(stream, trigger)
-            self._start_monitors(trigger)
+                self._start_ingest(stream)
+            self._start_counts()
+            self._start_pairs()
         except Exception:
             self.stop()
             raise
 
-    def _start_ingest(self, stream: Stream, trigger: str) -> None:
-        name = f"ingest_{stream}"
+    def _start_ingest(self, stream: Stream) -> None:
+        name = INGEST_QUERY[stream]
         messages = self._read_kafka(
             self.topics.source(stream),
             max_offsets=self.max_offsets_per_trigger,
@@ -598,152 +429,83 @@ class Detector:
         # building the cleaning expressions and analysing the plan took seconds, and
         # Spark now does it once per query instead of once per micro-batch.
         records = self._records(messages, stream, self.models[stream])
-
-        def handle(batch: DataFrame, batch_id: int) -> None:
-            self._ingest_batch(stream, batch, batch_id)
-
+        writer = IngestWriter(
+            stream,
+            self.scorers[stream],
+            output_dir=self.output_dir,
+            kafka_options=kafka_options(self.settings),
+            attack_topic=self.topics.attacks(stream),
+            on_figures=self._on_figures,
+        )
         self._queries[name] = (
             records.writeStream.queryName(name)
-            .foreachBatch(handle)
+            .foreachBatch(writer)
             .option("checkpointLocation", self._checkpoint(name))
-            .trigger(processingTime=trigger)
+            .trigger(processingTime=f"{self.trigger_s} seconds")
             .start()
         )
 
-    def scored_stream(self, stream: Stream) -> DataFrame:
-        """The scored records of ``stream`` read back from its intermediate topic."""
+    def attack_stream(self, stream: Stream) -> DataFrame:
+        """The records of ``stream`` predicted as attack, read back from its attack topic."""
         return T.scored_from_kafka(
-            self._read_kafka(self.topics.scored(stream)), self.scored_schemas[stream]
+            self._read_kafka(self.topics.attacks(stream)), self.scored_schemas[stream]
         )
 
-    def _start_monitors(self, trigger: str) -> None:
-        counts = T.attack_counts({stream: self.scored_stream(stream) for stream in STREAMS})
-        self._queries["attack_counts"] = (
+    def _start_counts(self) -> None:
+        counts = T.attack_counts({stream: self.attack_stream(stream) for stream in STREAMS})
+        self._queries[self.counts_table] = (
             counts.writeStream.queryName(self.counts_table)
             .outputMode("complete")
             .format("memory")
-            .option("checkpointLocation", self._checkpoint("attack_counts"))
-            .trigger(processingTime=trigger)
+            .option("checkpointLocation", self._checkpoint(COUNTS_CHECKPOINT))
+            .trigger(processingTime=f"{self.monitor_trigger_s} seconds")
             .start()
         )
-        count_updates = T.attack_counts_to_kafka(
-            T.attack_counts({stream: self.scored_stream(stream) for stream in STREAMS})
-        )
-        self._queries["window_counts"] = (
-            count_updates.writeStream.queryName("window_counts")
-            .outputMode("update")
-            .format("kafka")
-            .options(**kafka_options(self.settings))
-            .option("topic", self.topics.window_counts)
-            .option("checkpointLocation", self._checkpoint("window_counts"))
-            .trigger(processingTime=trigger)
-            .start()
-        )
-        # A crash-replayed ingest batch publishes its scored records twice: pair each once.
+
+    def _start_pairs(self) -> None:
+        # A crash-replayed ingest batch publishes its attacks twice: pair each once.
         pairs = T.attack_pairs(
-            *(T.drop_replayed_records(self.scored_stream(stream)) for stream in STREAMS)
+            *(T.drop_replayed_records(self.attack_stream(stream)) for stream in STREAMS)
         )
-        self._queries["attack_pairs"] = (
-            pairs.writeStream.queryName("attack_pairs")
+        writer = PairsWriter(
+            output_dir=self.output_dir,
+            ledger=seed_ledger(self.spark, self.output_dir),
+            kafka_options=kafka_options(self.settings),
+            alerts_topic=self.topics.alerts,
+            model_versions=self.model_versions,
+            join_watermark_s=self._pairs_watermark_s,
+            on_alerts=self._on_alerts,
+        )
+        self._queries[PAIRS_QUERY] = (
+            pairs.writeStream.queryName(PAIRS_QUERY)
             .outputMode("append")
-            .format("parquet")
-            .option("path", str(self.output_path(PAIRS_DIR)))
-            .option("checkpointLocation", self._checkpoint("attack_pairs"))
-            .trigger(processingTime=trigger)
-            .start()
-        )
-        self._start_alerts(pairs.schema, trigger)
-
-    def _start_alerts(self, pairs_schema: StructType, trigger: str) -> None:
-        """Alerts read the committed 7b pairs back from their file sink, as a stream."""
-        self._seed_alert_ledger()
-        metadata = self.output_path(PAIRS_DIR) / "_spark_metadata"
-        deadline = time.monotonic() + SINK_READY_TIMEOUT_S
-        # The file source uses the sink's metadata log (committed files only) only if the
-        # log exists when the source is created; the sink creates it when it starts.
-        while not metadata.is_dir():
-            if time.monotonic() > deadline:
-                raise ConfigError(f"the 7b file sink did not create {metadata}")
-            time.sleep(0.2)
-        pairs = self.spark.readStream.schema(pairs_schema).parquet(str(self.output_path(PAIRS_DIR)))
-
-        def handle(batch: DataFrame, batch_id: int) -> None:
-            self._alerts_batch(batch, batch_id)
-
-        self._queries["alerts"] = (
-            pairs.writeStream.queryName("alerts")
-            .foreachBatch(handle)
-            .option("checkpointLocation", self._checkpoint("alerts"))
-            .trigger(processingTime=trigger)
+            .foreachBatch(writer)
+            .option("checkpointLocation", self._checkpoint(PAIRS_QUERY))
+            .trigger(processingTime=f"{self.monitor_trigger_s} seconds")
             .start()
         )
 
-    def _seed_alert_ledger(self) -> None:
-        """Load the keys earlier runs alerted (once per start; complete folders only).
+    def process_all_available(self, timeout_s: float = 120.0) -> None:
+        """Block until every query has processed what its sources hold now, and the
+        health and window-count records of those batches were sent (tests).
 
-        A folder without ``_SUCCESS`` belongs to an attempt that crashed before Spark
-        committed its batch; that batch runs again and rewrites it.
-        """
-        root = self.output_path(ALERTS_DIR)
-        done = [p.parent for p in root.glob("batch=*/_SUCCESS")]
-        self._alert_ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
-        if not done:
-            return
-        raised = self.spark.read.option("basePath", str(root)).parquet(*map(str, done))
-        rows = raised.select(
-            T.alert_key(raised).alias("key"),
-            F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
-            F.col("batch"),
-        ).collect()
-        self._alert_ledger.seed((r["key"], float(r["end_s"]), int(r["batch"])) for r in rows)
-
-    def _alerts_batch(self, pairs: DataFrame, batch_id: int) -> None:
-        groups = T.alert_groups(pairs).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            # One row per program and window: small enough to decide on the driver.
-            candidates = {
-                r["key"]: float(r["end_s"])
-                for r in groups.select(
-                    T.alert_key(groups).alias("key"),
-                    F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
-                ).collect()
-            }
-            fresh_keys = self._alert_ledger.fresh(candidates, batch_id)
-            if fresh_keys:
-                fresh = groups.filter(T.alert_key(groups).isin(list(fresh_keys)))
-                # The batch's own folder, overwritten on a re-run: the record of which
-                # keys were alerted, read back into the ledger when the detector starts.
-                self._write_parquet(fresh, self.output_path(ALERTS_DIR), batch_id)
-                (
-                    T.alerts_to_kafka(fresh, self.model_versions)
-                    .write.format("kafka")
-                    .options(**kafka_options(self.settings))
-                    .option("topic", self.topics.alerts)
-                    .save()
-                )
-                self._alert_ledger.record(fresh_keys, batch_id)
-                with self._lock:
-                    self.stats.alerts += len(fresh_keys)
-        finally:
-            groups.unpersist()
-        watermark = self._query_watermark("attack_pairs")
-        self._alert_ledger.observe(
-            None if watermark is None else datetime.fromisoformat(watermark).timestamp()
-        )
-
-    def process_all_available(self) -> None:
-        """Block until every query has processed what its sources hold now (tests).
-
-        Ingest queries first, so the monitoring queries then see every scored record.
+        Ingest queries first, so the monitoring queries then see every attack record.
 
         Raises:
             StreamingQueryException: a query has failed.
         """
-        for name in ("ingest_process", "ingest_memory"):
+        for name in INGEST_QUERY.values():
             self._queries[name].processAllAvailable()
         for name, query in self._queries.items():
-            if not name.startswith("ingest_"):
+            if name not in INGEST_QUERY.values():
                 query.processAllAvailable()
+        latest: dict[str, int] = {}
+        for name, query in self._queries.items():
+            progress: Any = query.lastProgress
+            if progress:
+                latest[name] = int(progress["batchId"])
+        if self._monitor is not None and not self._monitor.wait_until_handled(latest, timeout_s):
+            raise ConfigError(f"the detector's monitor did not catch up in {timeout_s} s")
 
     def failure(self) -> str | None:
         """The first failed query's name and error, or None while all are healthy."""
@@ -758,9 +520,6 @@ class Detector:
         """Stop every query (idempotent); the memory sink table stays queryable."""
         self._stopping.set()
         queries, self._queries = self._queries, {}
-        producer, self._health_producer = self._health_producer, None
-        if producer is not None:
-            producer.close(timeout=self.settings.kafka.request_timeout_s)
         for name, query in queries.items():
             try:
                 query.stop()
@@ -768,6 +527,9 @@ class Detector:
                 # Typically the JVM is already going down (SIGTERM reached it too).
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 log.warning("stopping query %s failed: %s", name, first_line)
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.stop(timeout_s=self.settings.kafka.request_timeout_s)
 
     def run(
         self,

@@ -14,7 +14,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.detector import transforms as T
-from pipelines.detector.job import ALERTS_DIR, CLEANED_DIR, PAIRS_DIR, QUARANTINE_DIR, SCORED_DIR
+from pipelines.detector.layout import (
+    ALERTS_DIR,
+    CLEANED_DIR,
+    PAIRS_DIR,
+    QUARANTINE_DIR,
+    SCORED_DIR,
+    complete_batches,
+)
 from pipelines.detector.scoring import PREDICTION
 from pipelines.schema.columns import STREAMS, Stream
 
@@ -65,15 +72,12 @@ class OutputCounts:
     first_alert_at: float | None = None
 
 
-def _has_batches(folder: Path) -> bool:
-    """True when a ``batch=<id>`` output folder holds at least one complete batch."""
-    return any((batch / "_SUCCESS").is_file() for batch in folder.glob("batch=*"))
-
-
-def _read_batches(spark: SparkSession, folder: Path) -> DataFrame | None:
-    if not _has_batches(folder):
+def read_batches(spark: SparkSession, folder: Path) -> DataFrame | None:
+    """The complete ``batch=<id>`` folders of an output, or None when it has none."""
+    done = complete_batches(folder)
+    if not done:
         return None
-    return spark.read.option("basePath", str(folder)).parquet(str(folder))
+    return spark.read.option("basePath", str(folder)).parquet(*map(str, done))
 
 
 def count_stream_outputs(
@@ -86,9 +90,9 @@ def count_stream_outputs(
         output_dir: the detector's output root (``Detector.output_dir``).
         stream: ``process`` or ``memory``.
     """
-    cleaned = _read_batches(spark, output_dir / CLEANED_DIR[stream])
-    scored = _read_batches(spark, output_dir / SCORED_DIR[stream])
-    quarantine = _read_batches(spark, output_dir / QUARANTINE_DIR / f"stream={stream}")
+    cleaned = read_batches(spark, output_dir / CLEANED_DIR[stream])
+    scored = read_batches(spark, output_dir / SCORED_DIR[stream])
+    quarantine = read_batches(spark, output_dir / QUARANTINE_DIR / f"stream={stream}")
     attacks = 0
     scored_n = 0
     if scored is not None:
@@ -124,20 +128,16 @@ def count_outputs(spark: SparkSession, output_dir: Path, counts_table: str) -> O
     window_rows = (
         int(spark.table(counts_table).count()) if spark.catalog.tableExists(counts_table) else 0
     )
-    pairs_dir = output_dir / PAIRS_DIR
-    # The 7b file sink: reading its folder follows its _spark_metadata log (committed
-    # files only).
-    committed = (pairs_dir / "_spark_metadata").is_dir() and any(pairs_dir.glob("part-*"))
-    pairs = spark.read.parquet(str(pairs_dir)).count() if committed else 0
+    pairs = read_batches(spark, output_dir / PAIRS_DIR)
     alerts_dir = output_dir / ALERTS_DIR
-    alerts = _read_batches(spark, alerts_dir)
+    alerts = read_batches(spark, alerts_dir)
     # An alert batch folder is written only when it raises alerts; its _SUCCESS file's
     # time is when they were raised (the parquet rows do not carry that time).
     raised = [marker.stat().st_mtime for marker in alerts_dir.glob("batch=*/_SUCCESS")]
     return OutputCounts(
         streams=streams,
         window_rows=window_rows,
-        attack_pairs=int(pairs),
+        attack_pairs=pairs.count() if pairs is not None else 0,
         attack_events=alerts.count() if alerts is not None else 0,
         first_alert_at=min(raised, default=None),
     )

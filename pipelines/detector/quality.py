@@ -34,7 +34,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipelines.detector import transforms as T
-from pipelines.detector.job import PAIRS_DIR, SCORED_DIR
+from pipelines.detector.layout import PAIRS_DIR, SCORED_DIR
+from pipelines.detector.outputs import read_batches
 from pipelines.detector.scoring import PREDICTION
 from pipelines.errors import ConfigError, ParseError
 from pipelines.schema.columns import (
@@ -298,13 +299,6 @@ def read_ground_truth(path: Path) -> list[tuple[int, int, int, str]]:
     return rows
 
 
-def _read_parquet(spark: SparkSession, folder: Path) -> DataFrame | None:
-    """A parquet output folder, or None when it holds no data file yet."""
-    if not any(folder.rglob("*.parquet")):
-        return None
-    return spark.read.parquet(str(folder))
-
-
 def evaluate_detection(
     spark: SparkSession, output_dir: Path, ground_truth_dir: Path
 ) -> DetectionQuality:
@@ -312,7 +306,8 @@ def evaluate_detection(
 
     Args:
         spark: the session that reads the outputs.
-        output_dir: the detector's output root (``<s>_scored/``, ``process_memory_attack/``).
+        output_dir: the detector's output root (``<s>_scored.parquet``,
+            ``process_memory_attack.parquet``).
         ground_truth_dir: folder with ``Streaming_Linux_<stream>.labels.csv``.
 
     Raises:
@@ -328,11 +323,11 @@ def evaluate_detection(
     }
     scored: dict[Stream, DataFrame] = {}
     for stream in STREAMS:
-        frame = _read_parquet(spark, output_dir / SCORED_DIR[stream])
+        frame = read_batches(spark, output_dir / SCORED_DIR[stream])
         if frame is None:
             raise ConfigError(f"no scored {stream} records under {output_dir / SCORED_DIR[stream]}")
         scored[stream] = frame
-    pairs = _read_parquet(spark, output_dir / PAIRS_DIR)
+    pairs = read_batches(spark, output_dir / PAIRS_DIR)
     return evaluate_frames(scored, pairs, labels)
 
 

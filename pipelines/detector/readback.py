@@ -7,7 +7,7 @@ that JVM), returning a pandas frame with fixed columns and dtypes, empty before 
 - :func:`window_counts_frame`: ``SELECT … FROM attack_counts`` (7a: machine, window,
   stream, approx. distinct ``CMD_PID`` predicted attack).
 - :func:`latest_alerts`: the newest 7b attack events, one row per (machine, CMD, PID,
-  2-minute window) as alerted, from the ``alerts/`` parquet output.
+  2-minute window) as alerted, from the ``alerts.parquet`` output.
 - :func:`summed_counts`: the 7a counts of both streams added up per machine and window
   (what the tab draws), pure pandas.
 """
@@ -21,12 +21,8 @@ import pandas as pd
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
+from pipelines.detector.layout import ALERTS_DIR, complete_batches
 from pipelines.detector.transforms import ATTACK_COUNT_COLUMNS, COUNT, STREAM, WINDOW_START
-
-ALERTS_DIR: Final = "alerts"
-"""The alerts' parquet folder under the detector's output folder (see job.py)."""
-BATCH_COMPLETE_MARKER: Final = "_SUCCESS"
-"""A batch folder is complete once Spark wrote this file (a re-run may be rewriting it)."""
 
 ALERT_COLUMNS: Final[tuple[str, ...]] = (
     "machine",
@@ -141,18 +137,10 @@ def latest_window_counts(counts: pd.DataFrame) -> pd.DataFrame:
     return newest.loc[:, columns].sort_values(["machine", STREAM]).reset_index(drop=True)
 
 
-def complete_batches(root: Path) -> list[Path]:
-    """The ``batch=<id>`` folders under ``root`` that Spark finished writing, by id."""
-    if not root.is_dir():
-        return []
-    found = [p for p in root.glob("batch=*") if (p / BATCH_COMPLETE_MARKER).is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("=", 1)[1]))
-
-
 def latest_alerts(spark: SparkSession, output_dir: Path, limit: int = 20) -> pd.DataFrame:
     """The newest attack events (7b), one row per key and window, newest first.
 
-    Reads the detector's ``alerts/`` parquet (complete batch folders only), which holds
+    Reads the detector's ``alerts.parquet`` (complete batch folders only), which holds
     each (machine, CMD, PID, 2-minute window) once, as alerted.
 
     Args:
@@ -178,7 +166,7 @@ def latest_alerts(spark: SparkSession, output_dir: Path, limit: int = 20) -> pd.
 
 
 def alert_total(spark: SparkSession, output_dir: Path) -> int:
-    """How many attack events (keys and windows) the ``alerts/`` parquet holds."""
+    """How many attack events (keys and windows) ``alerts.parquet`` holds."""
     batches = complete_batches(output_dir / ALERTS_DIR)
     if not batches:
         return 0

@@ -49,7 +49,7 @@ from pyspark.sql.types import (
 
 from pipelines.detector.scoring import PREDICTION, quarantine_reason
 from pipelines.schema.columns import IDENTITY_COLUMNS, Stream
-from pipelines.schema.fields import record_fields
+from pipelines.schema.fields import OPTIONAL_FIELD_NAMES, record_fields
 from pipelines.schema.spark_clean import PARSE_ERROR, clean_columns, string_schema
 
 # -- column names ----------------------------------------------------------------------
@@ -67,6 +67,9 @@ RAW_VALUE: Final = "raw_value"
 RECORD_INDEX: Final = "record_index"
 """Position of the record in its message: 0 for a single object, i for array element i."""
 KAFKA_COLUMNS: Final[tuple[str, ...]] = ("topic", "partition", "offset")
+KAFKA_TIMESTAMP: Final = "kafka_timestamp"
+"""The message's Kafka timestamp (the producer's send time unless the topic stamps
+append times): kept with every record, so latency can be measured from it."""
 PROVENANCE_COLUMNS: Final[tuple[str, ...]] = (*KAFKA_COLUMNS, RECORD_INDEX)
 """(topic, partition, offset, record_index) identifies a record even when its JSON is broken."""
 
@@ -112,13 +115,19 @@ JSON_OPTIONS: Final[dict[str, str]] = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss
 
 _JSON_FIELDS: Final = "__json_fields"
 _JSON_KEYS: Final = "__json_keys"
+_SOME_NULL: Final = "__some_null"
 REASON_NO_RECORD: Final = "no record: empty message or empty JSON array"
 REASON_NOT_AN_OBJECT: Final = "not a JSON object (broken JSON or another JSON value)"
 REASON_MISSING_FIELDS: Final = "missing field(s): "
 
 
-def _required_fields(stream: Stream) -> list[str]:
+def _record_field_names(stream: Stream) -> list[str]:
     return [f.name for f in record_fields(stream, with_kafka_fields=True)]
+
+
+def _required_fields(stream: Stream) -> list[str]:
+    """Every field of the record but our producers' optional run_id and pass."""
+    return [n for n in _record_field_names(stream) if n not in OPTIONAL_FIELD_NAMES]
 
 
 # -- step 1: Kafka messages → records --------------------------------------------------
@@ -130,42 +139,58 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
 
     Args:
         messages: Kafka-shaped rows with ``value`` (binary or string), ``topic``,
-            ``partition`` and ``offset``.
-        stream: ``"process"`` or ``"memory"`` (which fields are required).
+            ``partition``, ``offset`` and optionally ``timestamp``.
+        stream: ``"process"`` or ``"memory"`` (which fields are required: all but the
+            optional ``run_id`` and ``pass``).
 
     Returns:
         One row per record: ``topic``, ``partition``, ``offset``, ``record_index``,
-        ``raw_value``, then every field of the stream's record (layout, ts, run_id,
-        pass) as a string, then ``stage``/``reason``: null, or ``decode`` with
+        ``kafka_timestamp``, ``raw_value``, then every field of the stream's record
+        (layout, ts, run_id, pass) as a string (null when absent), then
+        ``stage``/``reason``: null, or ``decode`` with
         :data:`REASON_NO_RECORD`, :data:`REASON_NOT_AN_OBJECT` or
         ``missing field(s): A, B``. A message that holds no record at all (empty value,
         ``[]``) still gives one row, so nothing vanishes.
     """
     text = F.col("value").cast(StringType())
-    # json_array_length is null for anything but a valid JSON array, so a broken
-    # message is treated as one (broken) record rather than an array.
+    # An array message is one whose first non-blank character is '['; a broken one (its
+    # from_json is null) is treated as one broken record rather than an array. (A
+    # character test, not json_array_length: that parsed every message once more.)
+    is_array = F.startswith(F.ltrim(text), F.lit("["))
     elements = F.when(
-        F.json_array_length(text).isNotNull(), F.from_json(text, ArrayType(StringType()))
+        is_array,
+        F.coalesce(F.from_json(text, ArrayType(StringType())), F.array(text)),
     ).otherwise(F.array(text))
     exploded = messages.select(
         *[F.col(c) for c in KAFKA_COLUMNS],
+        (
+            F.col("timestamp")
+            if "timestamp" in messages.columns
+            else F.lit(None).cast(TimestampType())
+        ).alias(KAFKA_TIMESTAMP),
         F.posexplode_outer(elements).alias(RECORD_INDEX, RAW_VALUE),
     ).withColumn(RECORD_INDEX, F.coalesce(F.col(RECORD_INDEX), F.lit(0)).cast(IntegerType()))
 
     raw = F.col(RAW_VALUE)
-    # The parsed JSON, its keys and the reason are columns of their own, each computed
-    # once per record: written inline, every field would repeat the whole from_json.
-    parsed = exploded.withColumns(
-        {
-            _JSON_FIELDS: F.from_json(raw, string_schema(stream, with_kafka_fields=True)),
-            _JSON_KEYS: F.json_object_keys(raw),
-        }
+    # The parsed JSON is a column of its own, computed once per record: written inline,
+    # every field would repeat the whole from_json.
+    parsed = exploded.withColumn(
+        _JSON_FIELDS, F.from_json(raw, string_schema(stream, with_kafka_fields=True))
     )
-    keys, fields = F.col(_JSON_KEYS), F.col(_JSON_FIELDS)
+    fields = F.col(_JSON_FIELDS)
+    names = _record_field_names(stream)
+    # from_json cannot tell an absent key from a null value, and a record that is no
+    # JSON object reads as all nulls. Only when some field is null are the keys listed
+    # (a second parse, which nearly no record needs).
+    some_null = reduce(lambda a, b: a | b, [fields[name].isNull() for name in names])
+    parsed = parsed.withColumn(_SOME_NULL, some_null)
+    parsed = parsed.withColumn(_JSON_KEYS, F.when(F.col(_SOME_NULL), F.json_object_keys(raw)))
+    keys = F.col(_JSON_KEYS)
     required = F.array(*[F.lit(name) for name in _required_fields(stream)])
     missing = F.filter(required, lambda name: ~F.array_contains(keys, name))
     reason = (
         F.when(raw.isNull(), F.lit(REASON_NO_RECORD))
+        .when(~F.col(_SOME_NULL), F.lit(None).cast(StringType()))
         .when(keys.isNull(), F.lit(REASON_NOT_AN_OBJECT))
         .when(
             F.size(missing) > 0,
@@ -175,8 +200,9 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     reasoned = parsed.withColumn(REASON, reason)
     return reasoned.select(
         *[F.col(c) for c in PROVENANCE_COLUMNS],
+        F.col(KAFKA_TIMESTAMP),
         raw,
-        *[fields[name].alias(name) for name in _required_fields(stream)],
+        *[fields[name].alias(name) for name in names],
         F.when(F.col(REASON).isNotNull(), F.lit(STAGE_DECODE)).alias(STAGE),
         F.col(REASON),
     )
@@ -247,6 +273,15 @@ def flag_unscorable(records: DataFrame, model: PipelineModel) -> DataFrame:
 def add_ingest_time(records: DataFrame) -> DataFrame:
     """Add ``ingested_at``: the processing time (one value per query execution)."""
     return records.withColumn(INGESTED_AT, F.current_timestamp())
+
+
+def keep_raw_value_for_quarantine(records: DataFrame) -> DataFrame:
+    """Null ``raw_value`` on the rows that are not quarantined.
+
+    Only the quarantine output keeps a record's JSON text; dropping it from every other
+    row keeps a persisted micro-batch small.
+    """
+    return records.withColumn(RAW_VALUE, F.when(F.col(STAGE).isNotNull(), F.col(RAW_VALUE)))
 
 
 # -- the views -------------------------------------------------------------------------
@@ -366,9 +401,9 @@ def drop_replayed_records(scored: DataFrame) -> DataFrame:
 def attack_counts(scored: Mapping[Stream, DataFrame]) -> DataFrame:
     """Per machine, 2-minute event-time window and stream: approx. distinct ``CMD_PID``.
 
-    Only records predicted as attack count. ``event_time`` is watermarked with
-    :data:`WATERMARK_S` (a no-op on batch DataFrames, so the same function recomputes
-    the streaming result from the scored parquet).
+    Only records predicted as attack count. Each stream's ``event_time`` is watermarked
+    with :data:`WATERMARK_S` before the union (a no-op on batch DataFrames, so the same
+    function recomputes the streaming result from the scored parquet).
 
     Args:
         scored: stream name → scored records (``machine``, ``CMD_PID``, ``event_time``,
@@ -378,17 +413,19 @@ def attack_counts(scored: Mapping[Stream, DataFrame]) -> DataFrame:
         Columns ``machine``, ``window_start``, ``window_end``, ``stream``, ``count``
         (``approx_count_distinct``, HyperLogLog++ with the default 5 % relative error).
     """
+    # Each stream is watermarked on its own before the union: Spark then keeps the
+    # slower stream's watermark for the query (its default "min" policy), so a stream
+    # that runs behind the other does not see its rows dropped as late.
     parts = [
-        df.filter(F.col(PREDICTION) == 1.0).select(
-            F.col("machine"), F.lit(stream).alias(STREAM), F.col(CMD_PID), F.col(EVENT_TIME)
-        )
+        _watermarked(df, EVENT_TIME)
+        .filter(F.col(PREDICTION) == 1.0)
+        .select(F.col("machine"), F.lit(stream).alias(STREAM), F.col(CMD_PID), F.col(EVENT_TIME))
         for stream, df in scored.items()
     ]
     union = reduce(DataFrame.unionByName, parts)
     window = F.window(F.col(EVENT_TIME), f"{WINDOW_S} seconds")
     return (
-        _watermarked(union, EVENT_TIME)
-        .groupBy(F.col("machine"), window.alias("window"), F.col(STREAM))
+        union.groupBy(F.col("machine"), window.alias("window"), F.col(STREAM))
         .agg(F.approx_count_distinct(CMD_PID).alias(COUNT))
         .select(
             F.col("machine"),

@@ -16,10 +16,13 @@ Decisions (SPEC §2.1, §2.2, §3):
 - **Categories**: POLI, Status, State, ``type``. Outer whitespace is stripped; ``-`` is a
   real value (Status ``-`` is most of machine 4) and is never turned into a null.
 - **Free text**: CMD and ``run_id``, kept exactly as given (spaces, ``<…>``, ``/``, ``:``).
-- **Nullable** means that ``-``, an empty value or a null reads as missing. Only the
-  telemetry numbers are nullable (misaligned atop rows carry ``-`` there). The identity
-  fields (sequence, machine, ts, run_id, pass) and the labels (attack, type) are required,
-  and text or categories are never empty: there a missing value is a parse error.
+- **Nullable** means that ``-``, an empty value or a null reads as missing. The
+  telemetry numbers are nullable (misaligned atop rows carry ``-`` there), and so are
+  our producers' identity fields ``run_id`` and ``pass``: other producers of this feed
+  send neither (SPEC §3), and their records are identified by their Kafka place instead
+  (topic, partition, offset, index in the message). sequence, machine, ts and the labels
+  (attack, type) are required, and CMD and the categories are never empty: there a
+  missing value is a parse error.
 """
 
 from __future__ import annotations
@@ -81,9 +84,12 @@ class Field:
 
 
 REQUIRED_FIELD_NAMES: Final[frozenset[str]] = frozenset(
-    {"sequence", "machine", TS, RUN_ID, PASS, LABEL, ATTACK_TYPE}
+    {"sequence", "machine", TS, LABEL, ATTACK_TYPE}
 )
 """Fields that identify or label a record: never missing."""
+
+OPTIONAL_FIELD_NAMES: Final[frozenset[str]] = frozenset({RUN_ID, PASS})
+"""Our producers' identity fields: absent or null in other producers' records."""
 
 LABEL_VALUES: Final[tuple[int, ...]] = (0, 1)
 
@@ -102,7 +108,7 @@ def _kind_of(name: str) -> Kind:
 
 def _field(name: str) -> Field:
     kind = _kind_of(name)
-    nullable = kind.numeric and name not in REQUIRED_FIELD_NAMES
+    nullable = (kind.numeric and name not in REQUIRED_FIELD_NAMES) or name in OPTIONAL_FIELD_NAMES
     return Field(name, kind, nullable, LABEL_VALUES if name == LABEL else None)
 
 

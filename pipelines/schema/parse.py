@@ -146,6 +146,10 @@ def restore_nice(nice: int | None, pri: int | None) -> int | None:
 def parse_value(field: Field, value: object) -> int | float | str | None:
     """Convert one raw value of ``field``.
 
+    Returns:
+        The typed value; None for a missing value of a nullable field (numbers, and the
+        optional ``run_id``).
+
     Raises:
         ParseError: reason and value set, column not (see :func:`parse_number`); for text
             and categories only "missing value" (null or empty).
@@ -161,12 +165,16 @@ def parse_value(field: Field, value: object) -> int | float | str | None:
             raise ParseError(not_allowed_reason(field.allowed), value=value)
         return number
     if value is None:
+        if field.nullable:
+            return None
         raise ParseError(REASON_MISSING_VALUE)
     if not isinstance(value, str):
         # A JSON number in a text field: Spark's from_json gives its text, so do we.
         value = str(value)
     text = value.strip(WHITESPACE_CHARS) if kind is Kind.CATEGORY else value
     if text == "":
+        if field.nullable:
+            return None
         raise ParseError(REASON_MISSING_VALUE, value=value)
     return text
 

@@ -26,7 +26,7 @@ from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.detector import transforms as T
 from pipelines.detector.cluster import StandaloneCluster
-from pipelines.detector.job import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
+from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
 from tests.detector_support import (

@@ -24,12 +24,12 @@ from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms as T
 from pipelines.detector.health import BatchStatus
-from pipelines.detector.job import (
+from pipelines.detector.job import Detector
+from pipelines.detector.layout import (
     CLEANED_DIR,
     PAIRS_DIR,
     QUARANTINE_DIR,
     SCORED_DIR,
-    Detector,
     DetectorTopics,
 )
 from pipelines.detector.scoring import score, split_scorable
@@ -294,7 +294,7 @@ def test_attack_pairs_equal_a_batch_recomputation_of_the_join(
     run: Run, spark: SparkSession
 ) -> None:
     scored = _scored_parquet(spark, run)
-    streamed = _read(spark, run, PAIRS_DIR).drop(T.PAIRED_AT)
+    streamed = _read(spark, run, PAIRS_DIR).drop(T.PAIRED_AT, "batch")
     batch = T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT)
     assert streamed.count() > 0
     same_rows(streamed, batch)

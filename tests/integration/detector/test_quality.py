@@ -35,7 +35,8 @@ from pipelines import kafka_io
 from pipelines.config import Settings, replace
 from pipelines.data.generator import GeneratedFiles, generate
 from pipelines.detector import transforms as T
-from pipelines.detector.job import PAIRS_DIR, SCORED_DIR, Detector, DetectorTopics
+from pipelines.detector.job import Detector
+from pipelines.detector.layout import PAIRS_DIR, SCORED_DIR, DetectorTopics
 from pipelines.detector.quality import (
     DetectionQuality,
     evaluate_detection,

@@ -22,7 +22,8 @@ from pyspark.sql import SparkSession
 from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector.health import BatchStatus
-from pipelines.detector.job import CLEANED_DIR, SCORED_DIR, Detector, DetectorTopics
+from pipelines.detector.job import Detector
+from pipelines.detector.layout import CLEANED_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMS, Stream
 

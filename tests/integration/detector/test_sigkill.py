@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, KafkaSettings, Settings, replace
 from pipelines.detector import transforms as T
-from pipelines.detector.job import (
+from pipelines.detector.layout import (
     ALERTS_DIR,
     CLEANED_DIR,
     PAIRS_DIR,

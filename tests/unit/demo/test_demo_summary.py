@@ -121,7 +121,7 @@ def test_topics_carry_the_run_id_and_the_home_defaults_under_the_product_home(
 ) -> None:
     topics = demo_topics("ab12cd34")
     assert topics["process"] == "stophacking.demo-ab12cd34.process.v1"
-    assert topics["scored.memory"] == "stophacking.demo-ab12cd34.scored.memory.v1"
+    assert topics["attacks.memory"] == "stophacking.demo-ab12cd34.attacks.memory.v1"
     assert len(set(topics.values())) == 7
     settings = load_settings({"home": str(tmp_path)})
     assert demo_home(settings) == tmp_path / "demo"

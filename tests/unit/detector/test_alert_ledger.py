@@ -29,17 +29,27 @@ def test_seeding_keeps_the_earliest_batch_of_a_key() -> None:
     assert ledger.fresh({"a": WINDOW_END_S}, batch_id=2) == {}
 
 
-def test_keys_are_pruned_with_the_watermark_seen_two_alert_batches_earlier() -> None:
+def test_keys_are_pruned_with_the_last_watermark_by_default() -> None:
     ledger = AlertLedger(pair_tolerance_s=TOLERANCE_S)
     ledger.record({"old": WINDOW_END_S, "new": WINDOW_END_S + 120}, batch_id=0)
     final_w = WINDOW_END_S + TOLERANCE_S  # a window ending at or before W - 30 s is final
     assert ledger.observe(None) == 0  # no watermark yet: nothing is known to be final
-    assert ledger.observe(final_w) == 0  # one observation: the files read next may be older
+    assert ledger.observe(final_w - 0.001) == 0
+    assert len(ledger) == 2
+    assert ledger.observe(final_w) == 1
+    assert "old" not in ledger and "new" in ledger
+    assert ledger.observe(final_w + 120) == 1
+    assert len(ledger) == 0
+
+
+def test_keys_can_be_pruned_with_a_watermark_seen_batches_earlier() -> None:
+    ledger = AlertLedger(pair_tolerance_s=TOLERANCE_S, observations_behind=2)
+    ledger.record({"old": WINDOW_END_S, "new": WINDOW_END_S + 120}, batch_id=0)
+    final_w = WINDOW_END_S + TOLERANCE_S
+    assert ledger.observe(final_w) == 0  # one observation: a batch may still hold older rows
     assert len(ledger) == 2
     assert ledger.observe(final_w + 500) == 1  # prunes with final_w, not with the newest
     assert "old" not in ledger and "new" in ledger
-    assert ledger.observe(final_w + 500) == 1
-    assert len(ledger) == 0
 
 
 def test_a_window_ending_after_the_bound_is_kept() -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pipelines.config import Settings
-from pipelines.detector.job import DetectorTopics
+from pipelines.detector.layout import DetectorTopics
 
 
 def test_unique_names_every_role_under_the_prefix_and_differs_per_call() -> None:
     first, second = DetectorTopics.unique("test.x"), DetectorTopics.unique("test.x")
     names = first.names()
     assert set(names) == {
-        "process", "memory", "process_scored", "memory_scored", "window_counts", "alerts",
+        "process", "memory", "process_attacks", "memory_attacks", "window_counts", "alerts",
         "health",
     }  # fmt: skip
     assert all(name.startswith(f"test.x.{role.replace('_', '-')}.") for role, name in names.items())
@@ -22,4 +22,4 @@ def test_names_round_trip_through_the_constructor() -> None:
     topics = DetectorTopics.from_settings(Settings())
     assert DetectorTopics(**topics.names()) == topics
     assert topics.source("memory") == topics.memory
-    assert topics.scored("process") == topics.process_scored
+    assert topics.attacks("process") == topics.process_attacks

@@ -73,11 +73,12 @@ def test_detector_settings_defaults_env_and_folders(monkeypatch: pytest.MonkeyPa
     for name in ("STOPHACKING_DETECTOR__TRIGGER_S", "STOPHACKING_DETECTOR__OUTPUT_DIR"):
         monkeypatch.delenv(name, raising=False)
     defaults = replace(load_settings(), {"home": "/srv/sh"})
-    assert defaults.detector.trigger_s == 5.0
+    assert defaults.detector.trigger_s == 1.0
+    assert defaults.detector.monitor_trigger_s == 2.0
     assert defaults.detector.starting_offsets == "earliest"
     assert defaults.detector.max_offsets_per_trigger is None
     assert defaults.detector.counts_table == "attack_counts"
-    assert defaults.detector.scored_topics.process == "stophacking.scored.process.v1"
+    assert defaults.detector.attack_topics.process == "stophacking.attacks.process.v1"
     assert str(defaults.detector_output_dir) == "/srv/sh/detector"
     assert str(defaults.detector_checkpoint_dir) == "/srv/sh/checkpoints/detector"
 

@@ -1,0 +1,187 @@
+"""The ingest micro-batch of one stream: every record parsed and scored once, every
+ingest output written from it (SPEC §5 steps 3–6).
+
+The ingest query's streaming DataFrame already holds one row per record, decoded,
+cleaned and flagged (:mod:`pipelines.detector.transforms`, applied once when the query
+starts). :class:`IngestWriter` is its ``foreachBatch`` handler. Per micro-batch:
+
+1. the batch is persisted once;
+2. the cleaned records are written to ``<stream>.parquet/batch=<id>``; the batch's
+   figures (records, messages, quarantined per stage) are observed during that same
+   write (``observe``), so they cost no job of their own;
+3. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``;
+4. the scorable records are scored (:class:`~pipelines.detector.scoring.Scorer`) and
+   written to ``<stream>_scored.parquet/batch=<id>``, the attacks counted during the
+   write;
+5. last, the records predicted as attack are published to the stream's attack topic,
+   which is all the monitoring queries (7a, 7b) read.
+
+Two to four Spark jobs per micro-batch. Every write overwrites its batch's own folder,
+so a batch Spark re-runs after a crash replaces whatever a failed attempt left; the
+attack topic gets a re-run batch's records twice, which 7b removes by record identity
+(:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's
+distinct counts unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+
+from pipelines.detector import transforms as T
+from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, batch_folder
+from pipelines.detector.scoring import PREDICTION, Scorer
+from pipelines.schema.columns import Stream
+
+QUARANTINE_STAGES = (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
+
+
+@dataclass(frozen=True)
+class IngestFigures:
+    """What one ingest micro-batch of one stream did (exact counts).
+
+    Attributes:
+        stream: ``process`` or ``memory``.
+        batch_id: Spark's micro-batch id.
+        messages: Kafka messages read.
+        records: records in them (an array message holds several).
+        quarantined: stage → records quarantined (every stage present, zeros included).
+        scored: records scored.
+        attacks: scored records predicted as attack.
+        newest_event_s: the newest event time among the cleaned records (unix seconds),
+            None when none was cleaned.
+        duration_s: wall time of the handler, seconds.
+        finished_at: unix time when the handler finished.
+    """
+
+    stream: Stream
+    batch_id: int
+    messages: int
+    records: int
+    quarantined: Mapping[str, int]
+    scored: int
+    attacks: int
+    newest_event_s: float | None
+    duration_s: float
+    finished_at: float
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+
+def write_parquet(df: DataFrame, root: Path, batch_id: int) -> None:
+    """Write ``df`` to the batch's own folder, replacing what a failed attempt left."""
+    df.write.mode("overwrite").parquet(str(batch_folder(root, batch_id)))
+
+
+class IngestWriter:
+    """The ``foreachBatch`` handler of one stream's ingest query.
+
+    Args:
+        stream: ``process`` or ``memory``.
+        scorer: the stream's model.
+        output_dir: root of the detector's outputs.
+        kafka_options: Spark Kafka sink options (bootstrap servers, security).
+        attack_topic: where the records predicted as attack go.
+        on_figures: called with each batch's :class:`IngestFigures` at the end of the
+            handler (on Spark's callback thread: keep it short).
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        scorer: Scorer,
+        *,
+        output_dir: Path,
+        kafka_options: Mapping[str, str],
+        attack_topic: str,
+        on_figures: Callable[[IngestFigures], None],
+    ) -> None:
+        self.stream = stream
+        self.scorer = scorer
+        self.cleaned_root = output_dir / CLEANED_DIR[stream]
+        self.scored_root = output_dir / SCORED_DIR[stream]
+        self.quarantine_root = output_dir / QUARANTINE_DIR / f"stream={stream}"
+        self.kafka_options = dict(kafka_options)
+        self.attack_topic = attack_topic
+        self.on_figures = on_figures
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        """Write one micro-batch of decoded, cleaned and flagged records everywhere."""
+        started = time.monotonic()
+        records = batch.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            figures = Observation(f"ingest_{self.stream}")
+            stage = F.col(T.STAGE)
+            observed = records.observe(
+                figures,
+                F.count(F.lit(1)).alias("records"),
+                # Every message has exactly one record with index 0 (an empty one too).
+                F.count(F.when(F.col(T.RECORD_INDEX) == 0, True)).alias("messages"),
+                *[F.count(F.when(stage == name, True)).alias(name) for name in QUARANTINE_STAGES],
+                F.max(
+                    F.when(
+                        stage.isNull() | (stage == T.STAGE_SCORE),
+                        F.unix_micros(F.col(T.EVENT_TIME)),
+                    )
+                ).alias("newest_us"),
+            )
+            write_parquet(T.cleaned_view(observed), self.cleaned_root, batch_id)
+            counts = figures.get
+            quarantined = {name: int(counts[name]) for name in QUARANTINE_STAGES}
+            if sum(quarantined.values()):
+                write_parquet(T.quarantine_view(records), self.quarantine_root, batch_id)
+            records_n = int(counts["records"])
+            scored_n = records_n - sum(quarantined.values())
+            attacks = 0
+            if scored_n:
+                attacks = self._score(records, batch_id)
+        finally:
+            records.unpersist()
+        newest = counts["newest_us"]
+        self.on_figures(
+            IngestFigures(
+                stream=self.stream,
+                batch_id=batch_id,
+                messages=int(counts["messages"]),
+                records=records_n,
+                quarantined=quarantined,
+                scored=scored_n,
+                attacks=attacks,
+                newest_event_s=None if newest is None else newest / 1e6,
+                duration_s=time.monotonic() - started,
+                finished_at=time.time(),
+            )
+        )
+
+    def _score(self, records: DataFrame, batch_id: int) -> int:
+        """Score, write the scored records, publish the attacks; return how many."""
+        scored = self.scorer.score(T.scorable_view(records)).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            observed_attacks = Observation(f"attacks_{self.stream}")
+            observed = scored.observe(
+                observed_attacks,
+                F.count(F.when(F.col(PREDICTION) == 1.0, True)).alias("attacks"),
+            )
+            write_parquet(observed, self.scored_root, batch_id)
+            attacks = int(observed_attacks.get["attacks"])
+            if attacks:
+                # Kafka last: a crash before it re-runs the batch, so the attack topic
+                # gets every attack at least once (see docs/detector.md).
+                (
+                    T.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
+                    .write.format("kafka")
+                    .options(**self.kafka_options)
+                    .option("topic", self.attack_topic)
+                    .save()
+                )
+            return attacks
+        finally:
+            scored.unpersist()

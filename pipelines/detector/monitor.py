@@ -1,0 +1,353 @@
+"""The detector's driver-side publishing, off the micro-batch path.
+
+One thread, :class:`DetectorMonitor`, owns the detector's kafka-python clients and does
+everything that needs a finished micro-batch's progress:
+
+- **health**: when an ingest batch's progress arrives (a StreamingQueryListener feeds
+  every progress event to the thread), its :class:`~pipelines.detector.ingest.IngestFigures`
+  (handed over by the batch's handler) become a :class:`~pipelines.detector.health.BatchStatus`
+  with the lag behind the topic's end offsets (asked with one long-lived consumer) and
+  the 7a watermark; the status goes to the detector's totals and ``on_batch`` callback,
+  and a health record to the health topic (sent, not flushed: nothing waits for it);
+- **window counts**: when a 7a batch's progress arrives, the rows of the 7a memory sink
+  that changed since the last publication go to the window-counts topic (key
+  ``machine|stream|window_start``). 7a is aggregated once; its memory sink and the topic
+  show the same values.
+
+A Kafka failure here is logged and never stops the detector: health and the
+window-counts topic are best effort (the memory sink and the parquet outputs are not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQueryListener
+
+from pipelines import kafka_io
+from pipelines.config import KafkaSettings
+from pipelines.detector import transforms as T
+from pipelines.detector.health import BatchStatus, health_record
+from pipelines.detector.ingest import IngestFigures
+from pipelines.detector.layout import INGEST_QUERY, DetectorTopics
+from pipelines.schema.columns import Stream
+
+log = logging.getLogger(__name__)
+
+SPARK_NO_WATERMARK: Final = "1970-01-01T00:00:00"
+"""How a query's progress shows a watermark that is not set yet (the epoch)."""
+COUNTS_REPUBLISH_WINDOWS: Final = 2
+"""Window counts are compared (and republished when changed) for windows ending less
+than this many window lengths before the 7a watermark; older windows are final in
+practice (only a record later than the slower stream's watermark by minutes could
+change them, and such a record reaches the memory sink only)."""
+STOP: Final = object()
+
+
+def watermark_of(progress: Mapping[str, Any] | None) -> str | None:
+    """A progress' event-time watermark (ISO text, UTC), None before it has one."""
+    if not progress:
+        return None
+    try:
+        value = progress["eventTime"].get("watermark")
+    except (KeyError, TypeError, AttributeError):
+        return None
+    # Spark reports the epoch until the query has seen event times.
+    if not value or str(value).startswith(SPARK_NO_WATERMARK):
+        return None
+    return str(value)
+
+
+def watermark_seconds(progress: Mapping[str, Any] | None) -> float | None:
+    """:func:`watermark_of` as epoch seconds."""
+    text = watermark_of(progress)
+    if text is None:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def end_offsets_of(progress: Mapping[str, Any]) -> dict[tuple[str, int], int]:
+    """(topic, partition) → the next offset to read, from a progress' sources."""
+    offsets: dict[tuple[str, int], int] = {}
+    for source in progress.get("sources") or []:
+        end = source["endOffset"] if isinstance(source, Mapping) else source.endOffset
+        if isinstance(end, str):
+            try:
+                end = json.loads(end)
+            except ValueError:
+                continue
+        if not isinstance(end, Mapping):
+            continue
+        for topic, partitions in end.items():
+            if isinstance(partitions, Mapping):
+                for partition, offset in partitions.items():
+                    offsets[(str(topic), int(partition))] = int(offset)
+    return offsets
+
+
+def window_count_message(
+    machine: int, stream: str, window_start_s: int, window_end_s: int, count: int
+) -> tuple[bytes, bytes]:
+    """One 7a row as a Kafka message: key ``machine|stream|window_start``, JSON value."""
+
+    def iso(seconds: int) -> str:
+        return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    key = T.CMD_PID_SEPARATOR.join((str(machine), stream, iso(window_start_s)))
+    value = {
+        "machine": machine,
+        T.WINDOW_START: iso(window_start_s),
+        T.WINDOW_END: iso(window_end_s),
+        T.STREAM: stream,
+        T.COUNT: count,
+    }
+    return key.encode(), json.dumps(value).encode()
+
+
+class ProgressForwarder(StreamingQueryListener):
+    """Hands every query progress event to a queue (the listener bus must not wait)."""
+
+    def __init__(self, inbox: queue.Queue[Any]) -> None:
+        self.inbox = inbox
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 (Spark's name)
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        self.inbox.put(("progress", event.progress))
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        pass
+
+
+class DetectorMonitor:
+    """The thread that turns finished micro-batches into health and window-count records.
+
+    Args:
+        spark: the detector's session (the 7a memory sink is read with it).
+        kafka: client settings.
+        topics: the detector's topics.
+        counts_table: the 7a memory sink's table.
+        on_status: called with each ingest batch's status (the detector's totals and
+            its ``on_batch`` callback).
+        alerts_total: the number of alerts raised so far (for the health record).
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        kafka: KafkaSettings,
+        topics: DetectorTopics,
+        *,
+        counts_table: str,
+        on_status: Callable[[BatchStatus], None],
+        alerts_total: Callable[[], int],
+    ) -> None:
+        self.spark = spark
+        self.kafka = kafka
+        self.topics = topics
+        self.counts_table = counts_table
+        self.on_status = on_status
+        self.alerts_total = alerts_total
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.listener = ProgressForwarder(self.inbox)
+        self._figures: dict[tuple[str, int], IngestFigures] = {}
+        self._handled: dict[str, int] = {}
+        self._handled_changed = threading.Condition()
+        self._published_counts: dict[str, int] = {}
+        self._count_window_ends: dict[str, int] = {}
+        self._counts_progress: Mapping[str, Any] | None = None
+        self._producer: KafkaProducer | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._thread: threading.Thread | None = None
+        self._sessions: list[SparkSession] = []
+
+    # -- called from other threads --------------------------------------------------
+    def start(self, sessions: list[SparkSession] | None = None) -> None:
+        """Register the listener and start the thread.
+
+        Args:
+            sessions: every session whose queries report here (each session has its
+                own query manager and listeners; default: :attr:`spark` alone).
+        """
+        self._sessions = list(sessions or [self.spark])
+        for session in self._sessions:
+            session.streams.addListener(self.listener)
+        self._thread = threading.Thread(target=self._run, name="detector-monitor", daemon=True)
+        self._thread.start()
+
+    def add_figures(self, figures: IngestFigures) -> None:
+        """Hand over an ingest batch's figures (from its handler, before its progress)."""
+        self.inbox.put(("figures", figures))
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Handle what is queued, flush, close the clients, end the thread."""
+        for session in self._sessions:
+            try:
+                session.streams.removeListener(self.listener)
+            except Exception:  # the JVM may be gone already (SIGTERM reached it)
+                log.debug("could not remove the progress listener", exc_info=True)
+        self._sessions = []
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self.inbox.put((STOP, None))
+        thread.join(timeout_s)
+
+    def wait_until_handled(self, batches: Mapping[str, int], timeout_s: float = 60.0) -> bool:
+        """Wait until the progress of ``batches`` (query name → batch id) was handled and
+        what it caused was sent. Returns False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._handled_changed:
+            while any(self._handled.get(name, -1) < bid for name, bid in batches.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._handled_changed.wait(left)
+        done = threading.Event()
+        self.inbox.put(("flush", done))
+        return done.wait(max(0.0, deadline - time.monotonic()))
+
+    # -- the thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                kind, item = self.inbox.get()
+                if kind is STOP:
+                    break
+                try:
+                    if kind == "figures":
+                        self._figures[(item.stream, item.batch_id)] = item
+                    elif kind == "progress":
+                        self._progress(item)
+                    elif kind == "flush":
+                        self._flush()
+                        item.set()
+                except Exception:  # publishing is best effort; the thread must go on
+                    log.exception("the detector monitor failed on a %s event", kind)
+        finally:
+            self._close()
+
+    def _progress(self, progress: Mapping[str, Any]) -> None:
+        name = progress.get("name")
+        batch_id = int(progress.get("batchId", -1))
+        stream = next((s for s, q in INGEST_QUERY.items() if q == name), None)
+        if stream is not None:
+            figures = self._figures.pop((stream, batch_id), None)
+            if figures is not None:
+                self._ingest_done(figures, progress)
+        elif name == self.counts_table:  # the 7a query is named after its table
+            self._counts_progress = progress
+            self._publish_counts()
+        if isinstance(name, str):
+            with self._handled_changed:
+                self._handled[name] = max(batch_id, self._handled.get(name, -1))
+                self._handled_changed.notify_all()
+
+    def _ingest_done(self, figures: IngestFigures, progress: Mapping[str, Any]) -> None:
+        status = BatchStatus(
+            stream=figures.stream,
+            batch_id=figures.batch_id,
+            messages=figures.messages,
+            records=figures.records,
+            quarantined=dict(figures.quarantined),
+            scored=figures.scored,
+            attacks=figures.attacks,
+            duration_s=figures.duration_s,
+            lag=self._lag(figures.stream, progress),
+            watermark=watermark_of(self._counts_progress),
+        )
+        self.on_status(status)
+        record = health_record(status, alerts_total=self.alerts_total(), at=datetime.now(UTC))
+        self._send(self.topics.health, status.stream.encode(), json.dumps(record).encode())
+
+    def _lag(self, stream: Stream, progress: Mapping[str, Any]) -> int | None:
+        """Messages of the source topic after what the batch read, right now."""
+        read = end_offsets_of(progress)
+        if not read:
+            return None
+        try:
+            if self._consumer is None:
+                self._consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
+            partitions = [TopicPartition(t, p) for t, p in read]
+            ends = self._consumer.end_offsets(partitions)
+        except Exception:  # lag is informative; a broker hiccup must not stop anything
+            log.warning("could not read the end offsets of %s", self.topics.source(stream))
+            self._close_consumer()
+            return None
+        return sum(max(0, int(ends[tp]) - read[(tp.topic, tp.partition)]) for tp in partitions)
+
+    def _publish_counts(self) -> None:
+        """Send the 7a rows whose count changed since they were last sent."""
+        watermark = watermark_seconds(self._counts_progress)
+        where = ""
+        if watermark is not None:
+            cutoff = int(watermark) - COUNTS_REPUBLISH_WINDOWS * T.WINDOW_S
+            where = f" WHERE unix_seconds({T.WINDOW_END}) > {cutoff}"
+            for key in [k for k, end in self._count_window_ends.items() if end <= cutoff]:
+                self._count_window_ends.pop(key, None)
+                self._published_counts.pop(key, None)
+        rows = self.spark.sql(
+            f"SELECT machine, {T.STREAM}, unix_seconds({T.WINDOW_START}) AS start_s, "
+            f"unix_seconds({T.WINDOW_END}) AS end_s, {T.COUNT} FROM {self.counts_table}{where}"
+        ).collect()
+        for row in rows:
+            key, value = window_count_message(
+                int(row["machine"]), row[T.STREAM], int(row["start_s"]), int(row["end_s"]),
+                int(row[T.COUNT]),
+            )  # fmt: skip
+            text = key.decode()
+            if self._published_counts.get(text) == int(row[T.COUNT]):
+                continue
+            if self._send(self.topics.window_counts, key, value):
+                self._published_counts[text] = int(row[T.COUNT])
+                self._count_window_ends[text] = int(row["end_s"])
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> bool:
+        try:
+            if self._producer is None:
+                self._producer = KafkaProducer(
+                    **kafka_io.client_config(self.kafka, acks="all", linger_ms=20)
+                )
+            self._producer.send(topic, key=key, value=value)
+            return True
+        except Exception:
+            log.warning("could not publish to %s", topic)
+            return False
+
+    def _flush(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=self.kafka.request_timeout_s)
+            except Exception:
+                log.warning("could not flush the detector's health and window-count records")
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close()
+            except Exception:
+                log.debug("closing the lag consumer failed", exc_info=True)
+
+    def _close(self) -> None:
+        self._flush()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=self.kafka.request_timeout_s)
+            except Exception:
+                log.debug("closing the detector's producer failed", exc_info=True)
+        self._close_consumer()
