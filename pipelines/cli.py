@@ -325,6 +325,14 @@ def _produce_options(command: Any) -> Any:
         ),
         click.option("--topic", help="Topic to write (default: from the settings)."),
         click.option(
+            "--layout",
+            type=click.Choice(["record", "array"]),
+            default="record",
+            show_default=True,
+            help="One JSON object per message, or one JSON array of a machine's rows per "
+            "cycle (key = machine): the layout for large fleets.",
+        ),
+        click.option(
             "--progress",
             type=click.Choice(["bar", "json", "none"]),
             default="bar",
@@ -357,6 +365,7 @@ def _run_producer(ctx: click.Context, stream: str, options: dict[str, Any]) -> N
         clock=options["clock"],
         start_ts=options["start_ts"],
         topic=options["topic"],
+        layout=options["layout"],
         progress=options["progress"],
     )
     sys.exit(code)
@@ -561,66 +570,130 @@ def bench() -> None:
 @click.option(
     "--records",
     type=click.IntRange(min=1),
-    default=3000,
+    default=100_000,
     show_default=True,
-    help="Records published per stream per run.",
+    help="Measured backlog, records per stream.",
+)
+@click.option(
+    "--warmup-records",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Warm-up backlog per stream (its batch is not measured).",
 )
 @click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
-    "--trigger",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Micro-batch interval, seconds (default 0.5: back to back; 5 with --sustained).",
-)
-@click.option(
-    "--max-offsets",
-    type=click.IntRange(min=0),
-    default=500,
+    "--layout",
+    type=click.Choice(["record", "array"]),
+    default="record",
     show_default=True,
-    help="Offsets per ingest micro-batch (0: no cap).",
+    help="The producers' message layout.",
 )
-@click.option(
-    "--sustained",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="Instead: both producers at their default cadence this long beside a detector; "
-    "reports batch durations and lag.",
-)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def bench_detector(
     ctx: click.Context,
     data_dir: Path | None,
     records: int,
+    warmup_records: int,
     runs: int,
-    trigger: float | None,
-    max_offsets: int,
-    sustained: float | None,
+    layout: str,
+    json_out: Path | None,
 ) -> None:
-    """Detector records/s draining a replayed backlog (median of runs) beside a ceiling."""
-    from pipelines.bench.detector import (
-        DEFAULT_TRIGGER_S,
-        measure_detector_rate,
-        measure_sustained,
-    )
+    """Detector records/s draining a backlog with every output on, beside a ceiling."""
+    from pipelines.bench.detector import measure_detector_rate
 
-    if sustained is not None:
-        trigger_s = trigger or 5.0
-        run = measure_sustained(
-            _settings(ctx), data_dir=data_dir, duration_s=sustained, trigger_s=trigger_s
-        )
-        for line in run.summary_lines(trigger_s):
-            click.echo(line)
-        return
     result = measure_detector_rate(
         _settings(ctx),
         data_dir=data_dir,
         records_per_stream=records,
+        warmup_records=warmup_records,
         runs=runs,
-        trigger_s=trigger or DEFAULT_TRIGGER_S,
-        max_offsets_per_trigger=max_offsets or None,
+        layout=layout,  # type: ignore[arg-type]
         echo=click.echo,
     )
     for line in result.summary_lines():
         click.echo(line)
+    if json_out is not None:
+        from pipelines.bench.report import drain_json
+
+        json_out.write_text(drain_json(result))
+
+
+@bench.command("fleet")
+@click.option(
+    "--machines", type=click.IntRange(min=1), default=500, show_default=True, help="Hosts."
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Measured seconds (after the warm-up).",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds of load before the measured window.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["record", "array"]),
+    default="array",
+    show_default=True,
+    help="The producers' message layout.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def bench_fleet(
+    ctx: click.Context,
+    machines: int,
+    duration: float,
+    warmup: float,
+    layout: str,
+    seed: int,
+    json_out: Path | None,
+) -> None:
+    """N hosts at the brief's cadence: producers, live consumers and the detector here;
+    latency percentiles (send → scored, 7a, alert), lag, CPU and memory per part."""
+    from pipelines.bench.fleet import FleetOptions, fleet_json, measure_fleet, result_lines
+
+    result = measure_fleet(
+        _settings(ctx),
+        FleetOptions(
+            machines=machines,
+            duration_s=duration,
+            warmup_s=warmup,
+            layout=layout,  # type: ignore[arg-type]
+            seed=seed,
+        ),
+        echo=click.echo,
+    )
+    for line in result_lines(result):
+        click.echo(line)
+    if json_out is not None:
+        json_out.write_text(fleet_json(result))
+
+
+@bench.command("all")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs/benchmarks.md"),
+    show_default=True,
+    help="The report (its raw figures go beside it as .json).",
+)
+@click.option("--quick", is_flag=True, help="Short runs (a smoke test of the benchmarks).")
+@click.pass_context
+def bench_all(ctx: click.Context, out: Path, quick: bool) -> None:
+    """Every benchmark (make bench): drain, fleet of 500, the brief's 5 machines; writes
+    the report and its JSON."""
+    from pipelines.bench.report import run_all
+
+    run_all(_settings(ctx), out, quick=quick, echo=click.echo)
 
 
 # -- demo ------------------------------------------------------------------------------

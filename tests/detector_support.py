@@ -4,8 +4,7 @@
   environment (topics, broker, home), so the child reads its settings like a user's run.
 - Progress read from the checkpoints on disk (another process's queries cannot be asked):
   :func:`kafka_query_drained` (a query's last committed batch ends at the topics' end
-  offsets) and :func:`file_source_drained` (the alerts query has read every file the
-  7b file sink committed).
+  offsets).
 - :func:`live_group_members`: processes of a process group that are not zombies, to
   prove that no JVM of a child survives it.
 """
@@ -34,7 +33,7 @@ def detect_env(
         kafka: the test broker's client settings.
         home: the child's state folder.
         topics: ``process``, ``memory``, ``window_counts``, ``alerts``, ``health``,
-            ``process_scored``, ``memory_scored`` → topic name.
+            ``process_attacks``, ``memory_attacks`` → topic name.
         jars_dir: the jar cache (so nothing is downloaded).
     """
     env = {
@@ -46,9 +45,9 @@ def detect_env(
         "STOPHACKING_SPARK__DRIVER_MEMORY": "1g",
     }
     for name, topic in topics.items():
-        if name.endswith("_scored"):
-            stream = name.removesuffix("_scored")
-            env[f"STOPHACKING_DETECTOR__SCORED_TOPICS__{stream.upper()}"] = topic
+        if name.endswith("_attacks"):
+            stream = name.removesuffix("_attacks")
+            env[f"STOPHACKING_DETECTOR__ATTACK_TOPICS__{stream.upper()}"] = topic
         else:
             env[f"STOPHACKING_KAFKA__TOPICS__{name.upper()}"] = topic
     return env
@@ -127,46 +126,6 @@ def kafka_query_drained(
             if offsets.get((topic, partition), 0 if end == 0 else -1) != end:
                 return False
     return True
-
-
-def _file_names(entries: Iterable[str]) -> set[str]:
-    names: set[str] = set()
-    for line in entries:
-        entry = json.loads(line)
-        if entry.get("action", "add") == "add" and "path" in entry:
-            names.add(entry["path"].rsplit("/", 1)[-1])
-    return names
-
-
-def _log_files(folder: Path, up_to: int | None = None) -> set[str]:
-    """Every file named by a metadata log (compact files and deltas), to batch ``up_to``."""
-    names: set[str] = set()
-    for batch in _batch_ids(folder):
-        if up_to is not None and batch > up_to:
-            break
-        compact = folder / f"{batch}.compact"
-        names |= _file_names(_log_entries(compact if compact.exists() else folder / str(batch)))
-    return names
-
-
-def file_source_drained(query_checkpoint: Path, sink_dir: Path) -> bool:
-    """A query reading a file sink's folder has committed a batch holding its every file.
-
-    The sink's ``_spark_metadata`` log names the committed files; the query's last
-    committed ``offsets`` entry gives the file source's log offset (``{"logOffset": 3}``),
-    and the source's own log (``sources/0``) names the files read up to it.
-    """
-    written = _log_files(sink_dir / "_spark_metadata")
-    if not written:
-        return True
-    committed = committed_batches(query_checkpoint)
-    if not committed:
-        return False
-    entries = _log_entries(query_checkpoint / "offsets" / str(committed[-1]))[1:]
-    if not entries:
-        return False
-    log_offset = int(json.loads(entries[0])["logOffset"])
-    return written <= _log_files(query_checkpoint / "sources" / "0", up_to=log_offset)
 
 
 def live_group_members(pgid: int) -> list[int]:

@@ -32,6 +32,7 @@ class BatchStatus:
             the broker could not be asked); partitions never read count 0.
         watermark: event-time watermark of the 7a query (ISO text, UTC), None before it
             has one.
+        ended_at: unix time when the batch's work ended (None when unknown).
     """
 
     stream: str
@@ -44,6 +45,7 @@ class BatchStatus:
     duration_s: float
     lag: int | None = None
     watermark: str | None = None
+    ended_at: float | None = None
 
     @property
     def quarantined_total(self) -> int:

@@ -522,7 +522,10 @@ class Detector:
         for name, query in self._queries.items():
             progress: Any = query.lastProgress
             if progress:
-                latest[name] = int(progress["batchId"])
+                # An idle trigger reports the id of the batch it did NOT run (and
+                # listeners hear of it as idle, not as progress): wait for the one before.
+                ran = "addBatch" in (progress.get("durationMs") or {})
+                latest[name] = int(progress["batchId"]) - (0 if ran else 1)
         if self._monitor is not None and not self._monitor.wait_until_handled(latest, timeout_s):
             raise ConfigError(f"the detector's monitor did not catch up in {timeout_s} s")
 

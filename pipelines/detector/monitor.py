@@ -214,6 +214,12 @@ class DetectorMonitor:
             while any(self._handled.get(name, -1) < bid for name, bid in batches.items()):
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    missing = {
+                        name: (bid, self._handled.get(name))
+                        for name, bid in batches.items()
+                        if self._handled.get(name, -1) < bid
+                    }
+                    log.warning("progress not handled (query: wanted batch, handled): %s", missing)
                     return False
                 self._handled_changed.wait(left)
         done = threading.Event()
@@ -268,6 +274,7 @@ class DetectorMonitor:
             duration_s=figures.duration_s,
             lag=self._lag(figures.stream, progress),
             watermark=watermark_of(self._counts_progress),
+            ended_at=figures.finished_at,
         )
         self.on_status(status)
         record = health_record(status, alerts_total=self.alerts_total(), at=datetime.now(UTC))

@@ -1,9 +1,9 @@
 """Event-time stamps and cycle pacing, with injectable time sources for tests.
 
-``ts`` is UTC unix seconds, one value per cycle. The wall clock stamps the time a
-cycle starts (millisecond precision, so compressed cycles still get distinct
-stamps); the simulated clock advances exactly one cycle period per cycle from a
-start time, whatever the pacing.
+``ts`` is UTC unix seconds, one value per cycle. The wall clock stamps the whole
+second in which a cycle starts, as the brief's producers do (cycles compressed below
+a second may share a stamp); the simulated clock advances exactly one cycle period
+per cycle from a start time, whatever the pacing.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 ClockKind = Literal["wall", "simulated"]
-TS_DECIMALS = 3
-"""Wall-clock stamps keep milliseconds."""
 
 
 class Clock(Protocol):
@@ -24,13 +22,13 @@ class Clock(Protocol):
 
 
 class WallClock:
-    """Stamps each cycle with the current UTC time."""
+    """Stamps each cycle with the current UTC time, in whole seconds."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._now = now
 
     def stamp(self, cycle: int) -> float:
-        return round(self._now(), TS_DECIMALS)
+        return float(int(self._now()))
 
 
 class SimulatedClock:

@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 
 from pipelines.config import Settings
 from pipelines.replay.clock import ClockKind
+from pipelines.replay.message import MessageLayout
 from pipelines.replay.report import ReplayReport
 from pipelines.schema.columns import Stream
 
@@ -94,6 +95,7 @@ def produce(
     clock: ClockKind = "wall",
     start_ts: float | None = None,
     topic: str | None = None,
+    layout: MessageLayout = "record",
     progress: ProgressMode = "bar",
     out: TextIO | None = None,
     err: TextIO | None = None,
@@ -112,6 +114,8 @@ def produce(
         clock: ``wall`` or ``simulated`` event time.
         start_ts: first ``ts`` of the simulated clock.
         topic: overrides the stream's topic.
+        layout: ``record`` (one JSON object per message) or ``array`` (one JSON array of
+            a machine's rows per cycle).
         progress: ``bar`` (one live line on ``err``), ``json`` (one JSON object per line
             on ``out``) or ``none``.
         out: where summaries and JSON lines go (default stdout).
@@ -155,6 +159,7 @@ def produce(
             clock=clock,
             start_ts=start_ts,
             topic=topic,
+            layout=layout,
             on_progress=on_progress,
         )
         with stop_on_signals(stop), replayer:

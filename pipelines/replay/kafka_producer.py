@@ -38,7 +38,7 @@ from pipelines.config import Settings
 from pipelines.errors import BrokerUnavailable, ConfigError
 from pipelines.replay.clock import ClockKind, Pacer, cycle_period_s, make_clock
 from pipelines.replay.loop import run_cycles
-from pipelines.replay.message import encode_key, encode_tail
+from pipelines.replay.message import MESSAGE_LAYOUTS, MessageLayout, encode_key, encode_tail
 from pipelines.replay.plan import CyclePlan, CyclePlanner, PlannedRow
 from pipelines.replay.report import ReplayReport
 from pipelines.replay.rows import StreamRows, load_stream_rows
@@ -73,6 +73,10 @@ class Replayer:
         start_ts: first ``ts`` of the simulated clock (default: now, whole seconds).
         topic: overrides ``settings.kafka.topics.<stream>``.
         run_id: overrides the generated run id.
+        layout: ``record`` sends one JSON object per record; ``array`` sends, per cycle,
+            one message per machine holding a JSON array of that machine's rows
+            (held-back rows first, each with its own ``ts``), key = machine: the layout
+            that lets one producer offer a fleet's load (SPEC §3).
         on_progress: receives a :class:`ReplayReport` at most every
             ``replay.progress_interval_s`` seconds and once at the end.
     """
@@ -90,6 +94,7 @@ class Replayer:
         start_ts: float | None = None,
         topic: str | None = None,
         run_id: str | None = None,
+        layout: MessageLayout = "record",
         on_progress: Callable[[ReplayReport], None] | None = None,
     ) -> None:
         if stream not in STREAMS:
@@ -99,6 +104,9 @@ class Replayer:
         self.rule = getattr(settings.replay, stream)
         self.topic: str = topic or getattr(settings.kafka.topics, stream)
         self.run_id = run_id or uuid.uuid4().hex
+        if layout not in MESSAGE_LAYOUTS:
+            raise ConfigError(f"unknown message layout {layout!r}: {', '.join(MESSAGE_LAYOUTS)}")
+        self.layout: MessageLayout = layout
         self.seed = seed
         self.period_s = cycle_period_s(self.rule.cycle_period_s, speed=speed, max_rate=max_rate)
         self.clock_kind: ClockKind = clock
@@ -186,13 +194,13 @@ class Replayer:
         return producer
 
     # -- delivery callbacks (run on the client's I/O thread) ---------------------------
-    def _delivered(self, machine: int, _metadata: object) -> None:
+    def _delivered(self, machine: int, _metadata: object, records: int = 1) -> None:
         with self._lock:
-            self._acked[machine] += 1
+            self._acked[machine] += records
 
-    def _failed(self, machine: int, exc: BaseException) -> None:
+    def _failed(self, machine: int, exc: BaseException, records: int = 1) -> None:
         with self._lock:
-            self._errors += 1
+            self._errors += records
             self._last_error = f"machine {machine}: {exc.__class__.__name__}: {exc}"
 
     # -- running -----------------------------------------------------------------------
@@ -297,7 +305,45 @@ class Replayer:
             # so readers on other threads never see it change size: no lock per record.
             self._sent[machine] += 1
 
+        # The array layout: a cycle's rows are gathered per machine, then sent as one
+        # message per machine when the cycle has handed them all over.
+        gathered: dict[int, list[str]] = {}
+
+        def gather(planned: PlannedRow) -> None:
+            tail = tails.get((planned.ts, planned.pass_))
+            if tail is None:
+                if len(tails) > TAIL_CACHE_SIZE:
+                    tails.clear()
+                tail = tails[(planned.ts, planned.pass_)] = encode_tail(
+                    ts=planned.ts, run_id=run_id, pass_=planned.pass_
+                )
+            gathered.setdefault(planned.machine, []).append(
+                machines[planned.machine][planned.index].body + tail
+            )
+
+        def send_gathered() -> None:
+            for machine, bodies in gathered.items():
+                count = len(bodies)
+                if broken.is_set():
+                    self._failed(
+                        machine, BrokerUnavailable("not sent: Kafka stopped accepting"), count
+                    )
+                    continue
+                value = ("[" + ",".join(bodies) + "]").encode()
+                try:
+                    future = producer.send(topic, key=keys[machine], value=value)
+                except KafkaError as exc:
+                    broken.set()
+                    self._failed(machine, exc, count)
+                    continue
+                future.add_callback(functools.partial(self._delivered, machine, records=count))
+                future.add_errback(functools.partial(self._failed, machine, records=count))
+                self._sent[machine] += count
+            gathered.clear()
+
         def on_cycle(plan: CyclePlan) -> None:
+            if self.layout == "array":
+                send_gathered()
             self._cycles = plan.cycle + 1
             self._progress()
 
@@ -313,7 +359,7 @@ class Replayer:
             planner,
             clock,
             Pacer(self.period_s),
-            send,
+            gather if self.layout == "array" else send,
             cycles=cycles,
             duration_s=duration_s,
             stop=stop,
@@ -322,6 +368,8 @@ class Replayer:
             on_tick=self._progress,
             tick_s=self.settings.replay.progress_interval_s,
         )
+        if self.layout == "array":
+            send_gathered()  # the held-back rows sent after the last cycle
         self._flush()
         self._progress(force=True)
         return self.report(done=True, reason=result.reason)

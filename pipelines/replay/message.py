@@ -1,12 +1,19 @@
-"""One Kafka record of a producer (SPEC §3): key = machine id, value = one JSON object."""
+"""One Kafka record of a producer (SPEC §3): key = machine id, value = one JSON object
+(or, in the array layout, a JSON array of a machine's rows of one cycle)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pipelines.replay.rows import Row
 from pipelines.schema.columns import PASS, RUN_ID, TS
+
+MessageLayout = Literal["record", "array"]
+MESSAGE_LAYOUTS: tuple[MessageLayout, ...] = ("record", "array")
+"""One JSON object per message, or one JSON array of a machine's rows per cycle (the
+layout that lets one producer offer a fleet's load; the detector and the live
+consumers read both)."""
 
 
 def encode_key(machine: int) -> bytes:

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
 from pipelines.detector.health_reader import HealthReader, health_frame, latest_per_stream
+from pipelines.detector.layout import ALERTS_DIR
 from pipelines.detector.readback import (
     ALERT_COLUMNS,
     alert_total,
@@ -80,7 +81,7 @@ def test_latest_alerts_reads_complete_batches_newest_first(
         end = start + timedelta(minutes=2)
         return (machine, "xmrig", pid, start, end, 2, 0.95, 0.91, *seen, 0.91, "high")
 
-    root = tmp_path / "alerts"
+    root = tmp_path / ALERTS_DIR
     spark.createDataFrame([alert(4, 10, 0), alert(5, 11, 2)], schema).write.parquet(
         str(root / "batch=0")
     )

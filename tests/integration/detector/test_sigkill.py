@@ -3,8 +3,8 @@
 One child process (own process group: the Python driver and its JVM) runs the detector
 against the test broker while the real Replayer keeps publishing both streams. Once
 both ingest queries and the 7b query have committed batches, the test watches the
-checkpoints and the scored topics for the critical moment (:class:`CrashWindow`: an
-ingest batch has published its scored records but is not committed) and then sends the
+checkpoints and the attack topics for the critical moment (:class:`CrashWindow`: an
+ingest batch has published its attack records but is not committed) and then sends the
 whole group SIGKILL (no shutdown hook runs). A second child on
 the same output and checkpoint folders resumes while records still arrive; after the
 replay stops and every query has caught up (read from the checkpoints), Ctrl-C stops it.
@@ -51,7 +51,6 @@ from tests.detector_support import (
     committed_batches,
     detect_command,
     detect_env,
-    file_source_drained,
     kafka_query_drained,
     live_group_members,
     wait_until,
@@ -71,7 +70,7 @@ REPLAY_BOUND_S = 600.0
 """Upper bound of the replay; the fixture stops it long before."""
 BATCHES_BEFORE_KILL = 1
 CRASH_WINDOW_TIMEOUT_S = 240.0
-"""How long to look for a batch between its scored publish and its commit before killing."""
+"""How long to look for a batch between its attack publish and its commit before killing."""
 CRASH_WINDOW_POLL_S = 0.05
 START_TIMEOUT_S = 600.0
 """Upper bound for a fresh JVM, the models and the first batches (about 1 min on an idle
@@ -95,7 +94,7 @@ class KilledRun:
     ends_final: dict[str, int]
     in_flight_at_kill: dict[str, bool] = field(default_factory=dict)
     crashed_stream: Stream | None = None
-    """The stream killed between its scored publish and its commit (None: not caught)."""
+    """The stream killed between its attack publish and its commit (None: not caught)."""
 
 
 def _ends(settings: Settings, topics: dict[str, str]) -> dict[str, int]:
@@ -120,22 +119,22 @@ def _replay(settings: Settings, files: dict[Stream, Path], topics: dict[str, str
 
 
 class CrashWindow:
-    """Spots an ingest batch that published its scored records and is not committed yet.
+    """Spots an ingest batch that published its attack records and is not committed yet.
 
-    That is the window the at-least-once scored topic exists for: killed there, the
-    batch re-runs after the restart and publishes its records a second time. Seen from
-    outside: ``offsets/<n>`` exists, ``commits/<n>`` does not, and the scored topic grew
-    since batch n was first seen in flight (the handler writes Kafka, then the health
-    record, then returns; Spark then commits).
+    That is the window the at-least-once attack topic exists for: killed there, the
+    batch re-runs after the restart and publishes its attacks a second time. Seen from
+    outside: ``offsets/<n>`` exists, ``commits/<n>`` does not, and the attack topic grew
+    since batch n was first seen in flight (publishing is the handler's last step;
+    Spark then commits).
     """
 
     def __init__(self, kafka: KafkaSettings, checkpoints: Path, topics: dict[str, str]) -> None:
         self.checkpoints = checkpoints
         self.consumer = KafkaConsumer(**kafka_io.client_config(kafka, enable_auto_commit=False))
         self.partitions = {
-            s: TopicPartition(topics[f"{s}_scored"], 0) for s in STREAMS
+            s: TopicPartition(topics[f"{s}_attacks"], 0) for s in STREAMS
         }  # one-partition test topics
-        self.seen: dict[Stream, tuple[int, int]] = {}  # stream → (batch in flight, scored end)
+        self.seen: dict[Stream, tuple[int, int]] = {}  # stream → (batch in flight, topic end)
 
     def _end(self, stream: Stream) -> int:
         tp = self.partitions[stream]
@@ -255,15 +254,10 @@ def killed_run(
             lambda: kafka_query_drained(
                 checkpoints / "attack_pairs",
                 broker_settings.kafka,
-                [topics["process_scored"], topics["memory_scored"]],
+                [topics["process_attacks"], topics["memory_attacks"]],
             ),
             DRAIN_TIMEOUT_S,
-            "the 7b query reads both scored topics to the end",
-        )
-        wait_until(
-            lambda: file_source_drained(checkpoints / "alerts", output_dir / PAIRS_DIR),
-            DRAIN_TIMEOUT_S,
-            "the alerts query reads every committed 7b file",
+            "the 7b query reads both attack topics to the end",
         )
         alive(second, "second.log")
         second.send_signal(signal.SIGINT)
@@ -343,7 +337,7 @@ def test_every_record_is_cleaned_or_quarantined_and_scored_exactly_once(
 
 
 @pytest.mark.parametrize("stream", STREAMS)
-def test_the_scored_topic_holds_every_scored_record_at_least_once(
+def test_the_attack_topic_holds_every_scored_attack_at_least_once(
     killed_run: KilledRun,
     spark: SparkSession,
     stream: Stream,
@@ -352,19 +346,21 @@ def test_the_scored_topic_holds_every_scored_record_at_least_once(
 ) -> None:
     published = Counter(
         (r["offset"], r["record_index"])
-        for _, _, r in topic_records(broker_settings.kafka, killed_run.topics[f"{stream}_scored"])
+        for _, _, r in topic_records(broker_settings.kafka, killed_run.topics[f"{stream}_attacks"])
     )
-    scored = _places(_read(spark, killed_run.output_dir / SCORED_DIR[stream]))
-    assert set(published) == set(scored)
+    scored = _read(spark, killed_run.output_dir / SCORED_DIR[stream])
+    assert scored is not None
+    attacks = _places(scored.filter(F.col("prediction") == 1.0))
+    assert set(published) == set(attacks)
     repeated = sum(n - 1 for n in published.values())
-    print(f"{stream}: {len(scored)} scored, {repeated} published twice by a re-run batch")
+    print(f"{stream}: {len(attacks)} attacks scored, {repeated} published twice by a re-run batch")
     if stream == killed_run.crashed_stream:
         # Killed after the publish, before the commit: the re-run published them again,
-        # so the 7b checks below run on a scored topic with real duplicates.
+        # so the 7b checks below run on an attack topic with real duplicates.
         assert repeated > 0
 
 
-def test_the_kill_landed_between_a_scored_publish_and_its_commit(killed_run: KilledRun) -> None:
+def test_the_kill_landed_between_an_attack_publish_and_its_commit(killed_run: KilledRun) -> None:
     assert killed_run.crashed_stream in STREAMS, "no batch was caught in that window"
 
 

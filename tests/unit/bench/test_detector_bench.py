@@ -25,32 +25,30 @@ def test_cycles_for_refuses_a_rule_that_sends_nothing() -> None:
         cycles_for(10, rule, machines=3)
 
 
-def _run(records: int, drain_s: float) -> DrainRun:
+def _run(records: int, drain_s: float, ceiling_per_s: float) -> DrainRun:
     return DrainRun(
         records={"process": records, "memory": records},
         drain_s=drain_s,
-        settle_s=1.0,
-        batches={"process": 2, "memory": 3},
-        median_batch_s={"process": 1.5, "memory": 1.25},
+        batches={"process": 1, "memory": 2},
+        batch_s={"process": (drain_s,), "memory": (drain_s / 2, drain_s / 2)},
+        ceiling_per_s=ceiling_per_s,
     )
 
 
-def test_benchmark_medians_and_summary() -> None:
+def test_benchmark_medians_ratio_and_summary() -> None:
     result = DetectorBenchmark(
-        runs=(_run(500, 10.0), _run(500, 20.0), _run(500, 5.0)),
-        ceiling_per_s=(300.0, 100.0, 200.0),
-        max_offsets_per_trigger=500,
+        runs=(_run(500, 10.0, 300.0), _run(500, 20.0, 100.0), _run(500, 5.0, 200.0)),
+        layout="record",
     )
     assert [r.records_per_s for r in result.runs] == [100.0, 50.0, 200.0]
     assert result.median_per_s == 100.0
     assert result.median_ceiling_per_s == 200.0
+    # Each run's own ratio (1/3, 1/2, 1), then their median.
+    assert result.median_ratio == 0.5
     lines = result.summary_lines()
     assert lines[0] == (
-        "run 1: 1000 records drained in 10.0 s = 100.0 rec/s (monitors settled +1.0 s); "
-        "process 500 rec in 2 batches (median 1.50 s/batch), "
-        "memory 500 rec in 3 batches (median 1.25 s/batch)"
+        "run 1: 1,000 records drained in 10.0 s = 100 rec/s; ceiling 300 rec/s (ratio 0.33); "
+        "process 500 rec in 1 batch(es) (10.0 s), memory 500 rec in 2 batch(es) (5.0, 5.0 s)"
     )
-    assert lines[-1] == (
-        "detector: median 100.0 rec/s over 3 runs (max offsets per trigger 500); "
-        "batch-job ceiling: median 200.0 rec/s"
-    )
+    assert lines[-1].startswith("detector: median 100 rec/s over 3 run(s), record messages")
+    assert lines[-1].endswith("median 200 rec/s; ratio 0.50")

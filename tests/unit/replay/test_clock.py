@@ -35,12 +35,12 @@ def test_simulated_clock_defaults_to_now_in_whole_seconds() -> None:
     assert [clock.stamp(0), clock.stamp(2)] == [1234.0, 1244.0]
 
 
-def test_wall_clock_stamps_the_current_time_in_milliseconds() -> None:
-    time_source = FakeTime(1_700_000_000.123456)
+def test_wall_clock_stamps_the_current_time_in_whole_seconds() -> None:
+    time_source = FakeTime(1_700_000_000.923456)
     clock = WallClock(time_source)
-    assert clock.stamp(0) == 1_700_000_000.123
+    assert clock.stamp(0) == 1_700_000_000.0
     time_source.now += 2.5
-    assert clock.stamp(1) == 1_700_000_002.623
+    assert clock.stamp(1) == 1_700_000_003.0
 
 
 def test_unknown_clock_is_refused() -> None:
