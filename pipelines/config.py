@@ -131,7 +131,9 @@ class LiveSettings(_Frozen):
     max_samples: int = Field(
         default=17_280, ge=1, description="samples kept per series (24 h at 5 s)"
     )
-    max_machines: int = Field(default=256, ge=1, description="machines tracked at most")
+    max_machines: int = Field(
+        default=2048, ge=1, description="machines tracked at most (a fleet of 500 fits)"
+    )
     group_id: str | None = Field(
         default=None, description="consumer group; default: a fresh one per start"
     )

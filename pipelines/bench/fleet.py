@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import queue
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,7 @@ from pipelines.bench.probes import PROC, UsageSampler, slope_per_min
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.data.generator import generate
 from pipelines.detector.job import Detector, kafka_options
-from pipelines.detector.layout import INGEST_QUERY, DetectorTopics
+from pipelines.detector.layout import INGEST_QUERY, PAIRS_QUERY, DetectorTopics
 from pipelines.errors import ConfigError
 from pipelines.replay.message import MessageLayout
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
@@ -63,6 +64,8 @@ DEFAULT_ROWS_PER_MACHINE: Final = 600
 """Process rows generated per host (hosts wrap around, as the brief's short ones do)."""
 DEFAULT_WARMUP_S: Final = 60.0
 LAG_SAMPLE_S: Final = 5.0
+DETECTOR_JVM: Final = "detector: Spark driver JVM"
+DETECTOR_PYTHON: Final = "detector: Python driver"
 CATCH_UP_TIMEOUT_S: Final = 600.0
 PRODUCER_EXIT_TIMEOUT_S: Final = 180.0
 
@@ -93,7 +96,7 @@ class FleetResult:
     """What one fleet run measured (every figure of :mod:`docs/benchmarks.md`)."""
 
     options: dict[str, Any]
-    produced: dict[str, int]
+    produced: dict[Stream, int]
     offered_per_s: float
     achieved_per_s: float
     latency_s: dict[str, dict[str, float]]
@@ -103,8 +106,9 @@ class FleetResult:
     catch_up_s: float
     cores_busy: dict[str, float]
     peak_rss_mb: dict[str, float]
-    live: dict[str, dict[str, Any]]
+    live: dict[Stream, dict[str, Any]]
     batches: dict[str, dict[str, float]] = field(default_factory=dict)
+    producers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def lag_bounded(self) -> bool:
@@ -164,6 +168,17 @@ class _ProgressLog(StreamingQueryListener):
                 items.append(self.events.get_nowait())
             except queue.Empty:
                 return items
+
+
+def spark_jvm_pid() -> int:
+    """The process id of this process's Spark JVM (PySpark's gateway)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if process is None:
+        raise ConfigError("no Spark JVM was launched by this process")
+    return int(process.pid)
 
 
 def _broker_pids(settings: Settings) -> list[int]:
@@ -305,29 +320,34 @@ def measure_fleet(
             ],
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         for s in STREAMS
     }
-    producers = {
-        s: subprocess.Popen(
-            _producer_command(settings, s, files[s], topics.source(s), options),
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for s in STREAMS
-    }
-    jvm_roots = [os.getpid()]
+    # Their progress lines go to files: a pipe nobody reads while the other producer
+    # runs fills up and stalls the writer (it did: one producer sent 3 cycles of 18).
+    producer_out = {s: work / f"producer-{s}.jsonl" for s in STREAMS}
+    producer_err = {s: work / f"producer-{s}.log" for s in STREAMS}
+    producers = {}
+    for s in STREAMS:
+        with producer_out[s].open("w") as out, producer_err[s].open("w") as err:
+            producers[s] = subprocess.Popen(
+                _producer_command(settings, s, files[s], topics.source(s), options),
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=err,
+            )
     sampler = UsageSampler(
         {
             "producers": lambda: [p.pid for p in producers.values()],
             "live consumers": lambda: [p.pid for p in live.values()],
-            "detector (driver + Spark JVM)": lambda: jvm_roots,
+            DETECTOR_JVM: lambda: [spark_jvm_pid()],
+            DETECTOR_PYTHON: lambda: [os.getpid()],
             "broker": lambda: _broker_pids(settings),
         },
         interval_s=2.0,
+        # This process is also the parent of the producers and live consumers.
+        alone=(DETECTOR_PYTHON,),
     )
     lag = _LagSampler(settings, topics, detector)
     started = time.time()
@@ -337,10 +357,11 @@ def measure_fleet(
     try:
         outputs = {}
         for stream, producer in producers.items():
-            out, err = producer.communicate(timeout=total_s + PRODUCER_EXIT_TIMEOUT_S)
+            producer.wait(timeout=total_s + PRODUCER_EXIT_TIMEOUT_S)
             if producer.returncode != 0:
-                raise ConfigError(f"the {stream} producer failed: {err.strip()[-500:]}")
-            outputs[stream] = _last_report(out)
+                error = producer_err[stream].read_text().strip()[-500:]
+                raise ConfigError(f"the {stream} producer failed: {error}")
+            outputs[stream] = _last_report(producer_out[stream].read_text())
         stopped = time.time()
         echo(f"fleet: producers done after {stopped - started:.0f} s; the detector catches up")
         produced = {s: int(outputs[s].get("total_acked", 0)) for s in STREAMS}
@@ -381,7 +402,7 @@ def measure_fleet(
                 alert_latencies(spark, detector.output_dir, topics.alerts, opts, measured_from)
             ),
         }
-        batches = _batch_figures(progress, detector)
+        batches = _batch_figures(progress, detector, measured_from)
     finally:
         for process in (*producers.values(), *live.values()):
             if process.poll() is None:
@@ -413,23 +434,42 @@ def measure_fleet(
         peak_rss_mb={name: round(u.peak_rss_bytes / 2**20, 1) for name, u in usage.items()},
         live=live_counts,
         batches=batches,
+        producers={
+            s: {k: outputs[s].get(k) for k in ("cycles", "total_acked", "elapsed_s", "reason")}
+            for s in STREAMS
+        },
     )
 
 
 def _batch_figures(
-    progress: list[BatchProgress], detector: Detector
+    progress: list[BatchProgress], detector: Detector, since_s: float
 ) -> dict[str, dict[str, float]]:
-    """Batches per query and their median duration (from the kept progress)."""
-    import statistics
-
-    names = {*INGEST_QUERY.values(), detector.counts_table, "attack_pairs"}
+    """Per query: batches in the measured window, their median interval, rows and the
+    median of each step Spark times (``durationMs``: planning, the batch's own work
+    ``addBatch``, the offset and commit log writes, the whole trigger)."""
+    names = {*INGEST_QUERY.values(), detector.counts_table, PAIRS_QUERY}
     figures: dict[str, dict[str, float]] = {}
     for name in sorted(names):
-        ends = sorted(b.ended_s for b in progress if b.query == name)
-        figures[name] = {"batches": float(len(ends))}
+        ran = [b for b in progress if b.query == name and b.ended_s >= since_s and b.input_rows > 0]
+        entry: dict[str, float] = {"batches": float(len(ran))}
+        ends = sorted(b.ended_s for b in ran)
         if len(ends) > 1:
-            gaps = [b - a for a, b in itertools.pairwise(ends)]
-            figures[name]["median_interval_s"] = round(statistics.median(gaps), 2)
+            entry["median_interval_s"] = round(
+                statistics.median(b - a for a, b in itertools.pairwise(ends)), 2
+            )
+        if ran:
+            entry["median_rows"] = float(statistics.median(b.input_rows for b in ran))
+            for step in (
+                "queryPlanning",
+                "addBatch",
+                "walCommit",
+                "commitOffsets",
+                "triggerExecution",
+            ):
+                values = [b.durations_ms[step] for b in ran if step in b.durations_ms]
+                if values:
+                    entry[f"median_{step}_s"] = round(statistics.median(values) / 1000, 2)
+        figures[name] = entry
     return figures
 
 
@@ -440,6 +480,11 @@ def result_lines(result: FleetResult) -> list[str]:
         f"fleet {o['machines']} hosts ({o['layout']} messages), {o['duration_s']:g} s measured "
         f"after {o['warmup_s']:g} s warm-up: offered {result.offered_per_s:,.0f} rec/s, "
         f"achieved {result.achieved_per_s:,.0f} rec/s; produced {result.produced}",
+        "  producers: "
+        + "; ".join(
+            f"{s} {p.get('cycles')} cycles in {p.get('elapsed_s')} s ({p.get('reason')})"
+            for s, p in result.producers.items()
+        ),
     ]
     for name, figures in result.latency_s.items():
         if figures.get("count"):
@@ -464,6 +509,16 @@ def result_lines(result: FleetResult) -> list[str]:
         "  peak RSS MiB: "
         + ", ".join(f"{name} {mb:,.0f}" for name, mb in result.peak_rss_mb.items())
     )
+    for name, figures in result.batches.items():
+        steps = ", ".join(
+            f"{k.removeprefix('median_').removesuffix('_s')} {v:g} s"
+            for k, v in figures.items()
+            if k.startswith("median_") and k != "median_rows"
+        )
+        lines.append(
+            f"  query {name}: {figures.get('batches', 0):.0f} batches with data, median "
+            f"{figures.get('median_rows', 0):,.0f} rows; {steps}"
+        )
     for stream, counted in result.live.items():
         lines.append(
             f"  live {stream}: {counted.get('records', 0):,} records counted of "

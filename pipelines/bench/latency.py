@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,17 @@ class BatchProgress:
         batch_id: Spark's batch id.
         ended_s: unix time when the batch finished (progress timestamp + trigger time).
         ranges: (topic, partition) → (start offset, end offset), end exclusive.
+        durations_ms: Spark's own timing of the batch's steps (``durationMs``:
+            ``queryPlanning``, ``addBatch``, ``walCommit``, ``triggerExecution`` …).
+        input_rows: rows the batch read from its sources.
     """
 
     query: str
     batch_id: int
     ended_s: float
     ranges: Mapping[tuple[str, int], tuple[int, int]]
+    durations_ms: Mapping[str, float] = field(default_factory=dict)
+    input_rows: int = 0
 
     def ends(self) -> dict[tuple[str, int], int]:
         """(topic, partition) → the next offset to read after this batch."""
@@ -104,6 +109,8 @@ def batch_progress(progress: Mapping[str, Any]) -> BatchProgress:
         batch_id=int(progress["batchId"]),
         ended_s=started.timestamp() + took_ms / 1000.0,
         ranges=ranges,
+        durations_ms={k: float(v) for k, v in (progress.get("durationMs") or {}).items()},
+        input_rows=int(progress.get("numInputRows") or 0),
     )
 
 

@@ -86,12 +86,18 @@ class UsageSampler:
         parts: part name → a function returning the part's root process ids now (their
             children are included); called at each sample, so parts may start later.
         interval_s: seconds between samples.
+        alone: parts whose processes are counted without their children (a process
+            whose children belong to other parts).
     """
 
     def __init__(
-        self, parts: Mapping[str, Callable[[], Iterable[int]]], interval_s: float = 1.0
+        self,
+        parts: Mapping[str, Callable[[], Iterable[int]]],
+        interval_s: float = 1.0,
+        alone: Iterable[str] = (),
     ) -> None:
         self.parts = dict(parts)
+        self.alone = set(alone)
         self.interval_s = interval_s
         self.usage = {name: PartUsage() for name in self.parts}
         self._last_cpu: dict[tuple[str, int], float] = {}
@@ -127,7 +133,7 @@ class UsageSampler:
         at = time.monotonic() - self._started
         for name, roots in self.parts.items():
             try:
-                pids = children_of(roots())
+                pids = set(roots()) if name in self.alone else children_of(roots())
             except Exception:  # a part not started yet
                 pids = set()
             usage = self.usage[name]

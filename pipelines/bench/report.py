@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from pipelines.bench.detector import DetectorBenchmark, measure_detector_rate
-from pipelines.bench.fleet import FleetOptions, FleetResult, measure_fleet, result_lines
+from pipelines.bench.fleet import (
+    DETECTOR_JVM,
+    FleetOptions,
+    FleetResult,
+    measure_fleet,
+    result_lines,
+)
 from pipelines.config import Settings
 
 FLEET_MACHINES: Final = 500
@@ -224,10 +230,7 @@ def render(figures: dict[str, Any]) -> str:
                 f"{targets['fleet_alert_p95_s']:g} s | "
                 f"{_mark(alert95 is not None and alert95 <= targets['fleet_alert_p95_s'])} |"
             )
-        rss = max(
-            (mb for part, mb in fleet["peak_rss_mb"].items() if part.startswith("detector")),
-            default=0.0,
-        )
+        rss = fleet["peak_rss_mb"].get(DETECTOR_JVM, 0.0)
         lines.append(
             f"| {head}: detector driver peak RSS | {rss:,.0f} MiB | ≤ "
             f"{targets['driver_rss_mb']:,} MiB | {_mark(rss <= targets['driver_rss_mb'])} |"

@@ -281,9 +281,7 @@ class Demo:
         notes: list[str] = []
 
         started = time.monotonic()
-        self.echo(
-            f"demo {self.run_id}: starting the detector (trigger {detector.trigger_s:g} s)"
-        )
+        self.echo(f"demo {self.run_id}: starting the detector (trigger {detector.trigger_s:g} s)")
         detector.start()
         self._topics_created = True
         started = self._clock.lap("detector_start", started)

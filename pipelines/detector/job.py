@@ -334,6 +334,9 @@ class Detector:
         if self._ingest_spark is None:
             session = self.spark.newSession()
             session.conf.set("spark.sql.codegen.wholeStage", "false")
+            # A micro-batch is cached for a few seconds only: compressing its columns
+            # cost more (a twelfth of the ingest's CPU) than the memory it saves.
+            session.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
             self._ingest_spark = session
         return self._ingest_spark
 

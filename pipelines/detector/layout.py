@@ -73,7 +73,9 @@ def complete_batches(root: Path) -> list[Path]:
     batch; that batch runs again and rewrites it.
     """
     found = [p.parent for p in root.glob(f"batch=*/{SUCCESS_MARKER}")]
-    return sorted((p for p in found if batch_id_of(p) is not None), key=lambda p: batch_id_of(p) or 0)
+    return sorted(
+        (p for p in found if batch_id_of(p) is not None), key=lambda p: batch_id_of(p) or 0
+    )
 
 
 @dataclass(frozen=True)

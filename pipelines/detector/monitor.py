@@ -119,16 +119,16 @@ class ProgressForwarder(StreamingQueryListener):
     def __init__(self, inbox: queue.Queue[Any]) -> None:
         self.inbox = inbox
 
-    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 (Spark's name)
+    def onQueryStarted(self, event: Any) -> None:
         pass
 
-    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+    def onQueryProgress(self, event: Any) -> None:
         self.inbox.put(("progress", event.progress))
 
-    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+    def onQueryIdle(self, event: Any) -> None:
         pass
 
-    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+    def onQueryTerminated(self, event: Any) -> None:
         pass
 
 
@@ -303,9 +303,9 @@ class DetectorMonitor:
         if watermark is not None:
             cutoff = int(watermark) - COUNTS_REPUBLISH_WINDOWS * T.WINDOW_S
             where = f" WHERE unix_seconds({T.WINDOW_END}) > {cutoff}"
-            for key in [k for k, end in self._count_window_ends.items() if end <= cutoff]:
-                self._count_window_ends.pop(key, None)
-                self._published_counts.pop(key, None)
+            for closed in [k for k, end in self._count_window_ends.items() if end <= cutoff]:
+                self._count_window_ends.pop(closed, None)
+                self._published_counts.pop(closed, None)
         rows = self.spark.sql(
             f"SELECT machine, {T.STREAM}, unix_seconds({T.WINDOW_START}) AS start_s, "
             f"unix_seconds({T.WINDOW_END}) AS end_s, {T.COUNT} FROM {self.counts_table}{where}"

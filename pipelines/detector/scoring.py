@@ -375,7 +375,7 @@ class Scorer:
 
         check_compatible(df.schema, self.model)
         transformed = ClassicDataFrame(
-            self._java_model.transform(df._jdf),  # type: ignore[attr-defined]
+            self._java_model.transform(df._jdf),
             df.sparkSession,
         )
         prediction = F.col(self.prediction_col).cast("double").alias(PREDICTION)

@@ -49,7 +49,7 @@ from pyspark.sql.types import (
 
 from pipelines.detector.scoring import PREDICTION, quarantine_reason
 from pipelines.schema.columns import IDENTITY_COLUMNS, Stream
-from pipelines.schema.fields import OPTIONAL_FIELD_NAMES, record_fields
+from pipelines.schema.fields import FIELDS, OPTIONAL_FIELD_NAMES, record_fields
 from pipelines.schema.spark_clean import (
     PARSE_ERROR,
     FastPath,
@@ -120,6 +120,8 @@ with produced ones."""
 JSON_OPTIONS: Final[dict[str, str]] = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
 """Timestamps in the scored topic's JSON keep microseconds (Spark's default keeps ms)."""
 
+TEXT_PID_SEARCH_CHARS: Final = 80
+"""How much of a record's JSON text is searched for a PID given as a string."""
 _JSON_FIELDS: Final = "__json_fields"
 _TYPED: Final = "__typed"
 _FAST: Final = "__fast"
@@ -189,7 +191,10 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     # A record whose PID is a JSON string (the layout other producers of this feed use:
     # every value a string) cannot take that path; its typed parse is skipped, which
     # costs it one character search instead of a parse that fails field by field.
-    pid_is_text = (F.instr(raw, '"PID":"') > 0) | (F.instr(raw, '"PID": "') > 0)
+    # Only the record's head is searched: PID is the third column of the layout, and a
+    # producer that writes it further on merely costs its records the failed parse.
+    head = F.left(raw, F.lit(TEXT_PID_SEARCH_CHARS))
+    pid_is_text = (F.instr(head, '"PID":"') > 0) | (F.instr(head, '"PID": "') > 0)
     typed = exploded.withColumn(
         _TYPED,
         F.when(~pid_is_text, F.from_json(raw, typed_schema(stream, with_kafka_fields=True))),
@@ -232,7 +237,10 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     return reasoned.select(
         *[F.col(c) for c in PROVENANCE_COLUMNS],
         F.col(KAFKA_TIMESTAMP),
-        raw,
+        # The text is carried (through every later projection) only where it may be
+        # needed: a fast-path record cannot fail to decode or parse; should the model
+        # refuse it, quarantine_view writes its parsed fields as JSON instead.
+        F.when(~fast, raw).alias(RAW_VALUE),
         *[text_of(name).alias(name) for name in names],
         F.col(_TYPED),
         fast.alias(_FAST),
@@ -358,15 +366,18 @@ def scorable_view(records: DataFrame) -> DataFrame:
 def quarantine_view(records: DataFrame) -> DataFrame:
     """Quarantined records in the :data:`QUARANTINE_SCHEMA` shape.
 
-    The identity columns come from the record's JSON text (``get_json_object``), so
-    they are there even when the record failed to type.
+    ``raw_value`` is the record's JSON text; a record the typed fast path read (it can
+    only be refused by the model) has its fields written as JSON instead. The identity
+    columns come from that text (``get_json_object``), so they are there even when the
+    record failed to type.
     """
-    raw = F.col(RAW_VALUE)
+    fields = [c for c in records.columns if c in FIELDS]
+    raw = F.coalesce(F.col(RAW_VALUE), F.to_json(F.struct(*[F.col(c) for c in fields])))
     return records.filter(F.col(STAGE).isNotNull()).select(
         *[F.col(c) for c in PROVENANCE_COLUMNS],
         F.col(STAGE),
         F.col(REASON),
-        raw,
+        raw.alias(RAW_VALUE),
         *[F.get_json_object(raw, f"$.{name}").alias(name) for name in IDENTITY_COLUMNS],
         # The batch's processing time; referencing ingested_at also keeps the filter
         # above the cleaning stages (see clean_records).

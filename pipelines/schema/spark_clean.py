@@ -54,7 +54,6 @@ from pipelines.schema.parse import (
     MAX_INTEGER_EXCLUSIVE,
     MISSING_MARK,
     NICE_PRI_OFFSET,
-    NUMBER_PATTERN,
     REASON_BOTH_LABELS,
     REASON_MISSING_COLUMN,
     REASON_MISSING_VALUE,
@@ -227,8 +226,10 @@ def _number_text(cleaned: Column) -> Column:
     text = None
     for letter, exponent in SUFFIX_EXPONENTS.items():
         rewritten = F.concat(head, F.lit(f"E{exponent}"))
-        text = F.when(last == letter, rewritten) if text is None else text.when(
-            last == letter, rewritten
+        text = (
+            F.when(last == letter, rewritten)
+            if text is None
+            else text.when(last == letter, rewritten)
         )
     assert text is not None  # SUFFIX_EXPONENTS is not empty
     return text.otherwise(cleaned)
@@ -392,24 +393,20 @@ def clean_columns(
         elif field.kind is Kind.CATEGORY:
             texts[tmp("text", index)] = F.btrim(raw, F.lit(WHITESPACE_CHARS))
     staged = staged.withColumns(texts)
-    number_texts = {
-        tmp("numtext", i): for_slow_rows(_number_text(staged[tmp("text", i)]))
-        for i, (field, _) in enumerate(ordered)
-        if field.kind.numeric
-    }
-    staged = staged.withColumns(number_texts)
-    numbers = {
-        tmp("number", i): for_slow_rows(staged[tmp("numtext", i)].try_cast(DoubleType()))
-        for i, (field, _) in enumerate(ordered)
-        if field.kind.numeric
-    }
+
+    # The rewritten text, the double and the integer in one projection: each projection
+    # copies every column of a row, and on the slow rows these are cheap to repeat.
+    def number_of(i: int) -> Column:
+        return _number_text(staged[tmp("text", i)]).try_cast(DoubleType())
+
+    numbers: dict[str, Column] = {}
+    for i, (field, _) in enumerate(ordered):
+        if field.kind.numeric:
+            numbers[tmp("numtext", i)] = for_slow_rows(_number_text(staged[tmp("text", i)]))
+            numbers[tmp("number", i)] = for_slow_rows(number_of(i))
+        if field.kind is Kind.INTEGER:
+            numbers[tmp("whole", i)] = for_slow_rows(number_of(i).try_cast(LongType()))
     staged = staged.withColumns(numbers)
-    wholes = {
-        tmp("whole", i): for_slow_rows(staged[tmp("number", i)].try_cast(LongType()))
-        for i, (field, _) in enumerate(ordered)
-        if field.kind is Kind.INTEGER
-    }
-    staged = staged.withColumns(wholes)
 
     def ref(step: str, index: int) -> Column | None:
         name = tmp(step, index)

@@ -16,7 +16,7 @@ sidebar's "Start pipeline", then:
   with the detector's parquet outputs (read here with pandas): the latest window count
   per machine and stream equals a recomputation over the scored records within the 7a
   tolerance (approximate distinct count: 10 % or ±2), every attack event shown is an
-  alert of the ``alerts/`` output, and the alerts total shown is its row count.
+  alert of the ``alerts.parquet`` output, and the alerts total shown is its row count.
 
 A screenshot per tab goes to test-results/screenshots/ (``run-<tab>.png``; the README
 shows copies of the Detection and Health ones from docs/images/).
@@ -41,6 +41,7 @@ from playwright.sync_api import Error as PlaywrightError
 from pipelines.config import Settings, replace
 from pipelines.data.demo import demo_folder
 from pipelines.data.generator import generate
+from pipelines.detector.layout import ALERTS_DIR, SCORED_DIR, complete_batches
 from tests.conftest import free_port
 from tests.e2e.conftest import SCREENSHOTS, charts_show_data
 from tests.e2e.workbench_server import served_workbench
@@ -89,13 +90,13 @@ def served(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         name: f"test.{name.replace('_', '-')}.{suffix}"
         for name in ("process", "memory", "window_counts", "alerts", "health")
     }
-    scored = {stream: f"test.scored-{stream}.{suffix}" for stream in ("process", "memory")}
+    attacks = {stream: f"test.attacks-{stream}.{suffix}" for stream in ("process", "memory")}
     settings = replace(
         broker_settings,
         {
             "home": str(home),
             **{f"kafka.topics.{name}": topic for name, topic in topics.items()},
-            **{f"detector.scored_topics.{s}": topic for s, topic in scored.items()},
+            **{f"detector.attack_topics.{s}": topic for s, topic in attacks.items()},
         },
     )
     # The workbench's demo data: present, so it is not generated with the default size.
@@ -105,7 +106,7 @@ def served(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     )  # fmt: skip
     env = {
         **{f"STOPHACKING_KAFKA__TOPICS__{k.upper()}": v for k, v in topics.items()},
-        **{f"STOPHACKING_DETECTOR__SCORED_TOPICS__{k.upper()}": v for k, v in scored.items()},
+        **{f"STOPHACKING_DETECTOR__ATTACK_TOPICS__{k.upper()}": v for k, v in attacks.items()},
         "STOPHACKING_DETECTOR__TRIGGER_S": str(TRIGGER_S),
         **REPLAY_ENV,
     }
@@ -194,11 +195,7 @@ def wait_for(
 
 # -- reading the detector's outputs (pandas, complete batch folders only) -----------------
 def read_batches(root: Path) -> pd.DataFrame:
-    parts = [
-        pd.read_parquet(folder)
-        for folder in sorted(root.glob("batch=*"))
-        if (folder / "_SUCCESS").is_file()
-    ]
+    parts = [pd.read_parquet(folder) for folder in complete_batches(root)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -206,7 +203,7 @@ def recomputed_latest_counts(output_dir: Path) -> dict[tuple[str, str], tuple[st
     """(machine, stream) → (newest window start, exact distinct CMD_PID predicted attack)."""
     latest: dict[tuple[str, str], tuple[str, int]] = {}
     for stream in ("process", "memory"):
-        scored = read_batches(output_dir / f"{stream}_scored")
+        scored = read_batches(output_dir / SCORED_DIR[stream])
         if scored.empty:
             continue
         attacks = scored[scored["prediction"] == 1.0]
@@ -354,7 +351,7 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     def alerts_agree() -> tuple[str, pd.DataFrame] | None:
         total = shown_text(page, re.compile(r"[\d,]+ alerts raised in this run")) or ""
         match = re.search(r"([\d,]+) alerts raised", total)
-        alerts = read_batches(output_dir / "alerts")
+        alerts = read_batches(output_dir / ALERTS_DIR)
         if not match or int(match.group(1).replace(",", "")) != len(alerts):
             return None
         return total, alerts

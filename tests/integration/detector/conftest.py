@@ -1,4 +1,5 @@
-"""Detector test helpers: tiny streaming files from the real sample, topic read-back."""
+"""Detector test helpers: tiny streaming files from the real sample, topic read-back,
+detectors with the provided models."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from kafka import KafkaConsumer
 
 from pipelines import kafka_io
-from pipelines.config import KafkaSettings
+from pipelines.config import KafkaSettings, Settings
+from pipelines.detector.job import Detector
+from pipelines.detector.layout import DetectorTopics
 from pipelines.schema.columns import STREAMING_COLUMNS, STREAMS, Stream
 
 ROWS_PER_MACHINE = 30
@@ -82,3 +85,27 @@ def read_topic_records(kafka: KafkaSettings, topic: str) -> TopicRecords:
 def topic_records() -> Callable[[KafkaSettings, str], TopicRecords]:
     """:func:`read_topic_records`, as a fixture (test folders are not importable)."""
     return read_topic_records
+
+
+ProvidedDetector = Callable[[Path, DetectorTopics], Detector]
+"""(root folder, topics) → a Detector with the provided models, outputs and checkpoints
+under the root, its memory sink named after the root."""
+
+
+@pytest.fixture(scope="session")
+def provided_detector(broker_settings: Settings, spark: Any, shared_dir: Path) -> ProvidedDetector:
+    provided = shared_dir / "models" / "provided"
+
+    def make(root: Path, topics: DetectorTopics) -> Detector:
+        return Detector(
+            broker_settings,
+            process_model=provided / "process_pipeline_model",
+            memory_model=provided / "memory_pipeline_model",
+            output_dir=root / "out",
+            checkpoint_dir=root / "checkpoints",
+            topics=topics,
+            counts_table=f"counts_{root.name.replace('-', '_')}",
+            spark=spark,
+        )
+
+    return make

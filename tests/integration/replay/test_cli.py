@@ -49,9 +49,11 @@ def test_bounded_run_reports_json_progress_and_a_summary_that_matches_the_topic(
     assert (summary["cycles"], summary["errors"], summary["reason"]) == (3, 0, "cycles")
     records = consume(topic, summary["total_acked"])
     assert len(records) == summary["total_acked"] == summary["total_sent"]
-    # Wall clock (the default): one ts per cycle, increasing, close to now.
+    # Wall clock (the default): the whole second each cycle starts in, never decreasing,
+    # close to now (cycles compressed 50x to 0.1 s share a second).
     stamps = list(dict.fromkeys(value["ts"] for _, value in records))
-    assert len(stamps) == 3 and stamps == sorted(stamps)
+    assert 1 <= len(stamps) <= 3 and stamps == sorted(stamps)
+    assert all(float(stamp).is_integer() for stamp in stamps)
     assert abs(stamps[-1] - time.time()) < 300
     per_machine: dict[str, int] = {}
     for key, value in records:
