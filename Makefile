@@ -9,7 +9,7 @@ DURATION ?= 120
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup browser workbench test test-fast test-integration test-e2e lint format demo clean
+.PHONY: setup browser workbench test test-fast test-integration test-e2e lint format demo bench clean
 
 # Idempotent: the venv is rebuilt only when environment.yml or pyproject.toml change;
 # the jars are resolved only once (stophacking setup checks its own cache marker).
@@ -53,6 +53,13 @@ test-e2e: setup browser
 # summary; its state lives in .stophacking/demo and its topics carry the run id.
 demo: setup
 	$(BIN)/stophacking demo --duration $(DURATION) $(DEMO_ARGS)
+
+# Throughput and latency on this machine (never part of `make test`; run it on an idle
+# machine, about 20 minutes): writes docs/benchmarks.md and docs/benchmarks.json.
+# BENCH_ARGS=--quick runs each benchmark briefly (a smoke test of the commands).
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/stophacking bench all $(BENCH_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check pipelines workbench tests tools

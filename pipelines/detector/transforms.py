@@ -442,10 +442,10 @@ def _watermarked(df: DataFrame, column: str) -> DataFrame:
 def drop_replayed_records(scored: DataFrame) -> DataFrame:
     """One row per record identity (topic, partition, offset, record_index).
 
-    The ingest publishes a micro-batch's scored records to the scored topic at least once:
+    The ingest publishes a micro-batch's attack records to its attack topic at least once:
     a crash after the publish and before Spark commits the batch publishes it again when
     the batch re-runs. The identity is that of the ORIGINAL record on the source topic,
-    which every scored record carries, so the second copy has the same identity.
+    which every published record carries, so the second copy has the same identity.
 
     On a stream the state is bounded by the watermark (``dropDuplicatesWithinWatermark``
     on ``event_time``, :data:`WATERMARK_S`): a key is forgotten once the watermark passes
