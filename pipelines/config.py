@@ -79,7 +79,12 @@ class SparkSettings(_Frozen):
     app_name: str = "stophacking"
     shuffle_partitions: int = 2
     ui_enabled: bool = False
-    driver_memory: str = "2g"
+    driver_memory: str = Field(
+        default="1g",
+        description="the driver's heap; in local mode the whole Spark JVM's. With 2g the "
+        "JVM's resident memory reached 2.6 GiB under a 500-host load, with 1g 1.6 GiB "
+        "(docs/benchmarks.md)",
+    )
     scala_binary_version: str = "2.13"
     own_process_group: bool = Field(
         default=False,

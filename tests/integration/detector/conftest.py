@@ -87,16 +87,18 @@ def topic_records() -> Callable[[KafkaSettings, str], TopicRecords]:
     return read_topic_records
 
 
-ProvidedDetector = Callable[[Path, DetectorTopics], Detector]
-"""(root folder, topics) → a Detector with the provided models, outputs and checkpoints
-under the root, its memory sink named after the root."""
+ProvidedDetector = Callable[..., Detector]
+"""(root folder, topics, **Detector keyword arguments) → a Detector with the provided
+models, outputs and checkpoints under the root, its memory sink named after the root
+unless ``counts_table=`` says otherwise."""
 
 
 @pytest.fixture(scope="session")
 def provided_detector(broker_settings: Settings, spark: Any, shared_dir: Path) -> ProvidedDetector:
     provided = shared_dir / "models" / "provided"
 
-    def make(root: Path, topics: DetectorTopics) -> Detector:
+    def make(root: Path, topics: DetectorTopics, **options: Any) -> Detector:
+        options.setdefault("counts_table", f"counts_{root.name.replace('-', '_')}")
         return Detector(
             broker_settings,
             process_model=provided / "process_pipeline_model",
@@ -104,8 +106,8 @@ def provided_detector(broker_settings: Settings, spark: Any, shared_dir: Path) -
             output_dir=root / "out",
             checkpoint_dir=root / "checkpoints",
             topics=topics,
-            counts_table=f"counts_{root.name.replace('-', '_')}",
             spark=spark,
+            **options,
         )
 
     return make

@@ -72,7 +72,7 @@ def _foreign_messages(file: Path, stream: Stream) -> list[bytes]:
 @pytest.fixture(scope="module")
 def foreign_run(
     broker_settings: Settings,
-    provided_detector: Callable[[Path, DetectorTopics], Detector],
+    provided_detector: Callable[..., Detector],
     tiny_files: dict[Stream, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Run]:

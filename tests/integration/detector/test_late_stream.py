@@ -40,7 +40,7 @@ class Run:
 @pytest.fixture(scope="module")
 def behind_run(
     broker_settings: Settings,
-    provided_detector: Callable[[Path, DetectorTopics], Detector],
+    provided_detector: Callable[..., Detector],
     tiny_files: dict[Stream, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Run]:

@@ -60,29 +60,22 @@ def _replay(settings: Settings, files: dict[Stream, Path], topics: DetectorTopic
 @pytest.fixture(scope="module")
 def restart(
     broker_settings: Settings,
-    spark: SparkSession,
-    shared_dir: Path,
+    provided_detector: Callable[..., Detector],
     tiny_files: dict[Stream, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Restart]:
     root = tmp_path_factory.mktemp("restart")
     topics = DetectorTopics.unique("test.restart")
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
-    provided = shared_dir / "models" / "provided"
     statuses: tuple[list[BatchStatus], list[BatchStatus]] = ([], [])
 
     def detector(index: int) -> Detector:
-        return Detector(
-            broker_settings,
-            process_model=provided / "process_pipeline_model",
-            memory_model=provided / "memory_pipeline_model",
-            output_dir=root / "out",
-            checkpoint_dir=root / "checkpoints",
+        return provided_detector(
+            root,
+            topics,
             trigger_s=1.0,
-            topics=topics,
             counts_table=f"attack_counts_restart_{index}",
             on_batch=statuses[index].append,
-            spark=spark,
         )
 
     _replay(broker_settings, tiny_files, topics, "a", START_TS)
