@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from pipelines.config import Settings, load_settings, replace
+from pipelines.config import Settings, load_settings, replace, without_console_progress
 from pipelines.errors import StopHackingError
 
 
@@ -604,7 +604,7 @@ def bench_detector(
     from pipelines.bench.detector import measure_detector_rate
 
     result = measure_detector_rate(
-        _settings(ctx),
+        without_console_progress(_settings(ctx)),
         data_dir=data_dir,
         records_per_stream=records,
         warmup_records=warmup_records,
@@ -662,7 +662,7 @@ def bench_fleet(
     from pipelines.bench.fleet import FleetOptions, fleet_json, measure_fleet, result_lines
 
     result = measure_fleet(
-        _settings(ctx),
+        without_console_progress(_settings(ctx)),
         FleetOptions(
             machines=machines,
             duration_s=duration,
@@ -693,7 +693,7 @@ def bench_all(ctx: click.Context, out: Path, quick: bool) -> None:
     the report and its JSON."""
     from pipelines.bench.report import run_all
 
-    run_all(_settings(ctx), out, quick=quick, echo=click.echo)
+    run_all(without_console_progress(_settings(ctx)), out, quick=quick, echo=click.echo)
 
 
 # -- demo ------------------------------------------------------------------------------

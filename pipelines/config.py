@@ -81,9 +81,10 @@ class SparkSettings(_Frozen):
     ui_enabled: bool = False
     driver_memory: str = Field(
         default="1g",
-        description="the driver's heap; in local mode the whole Spark JVM's. With 2g the "
-        "JVM's resident memory reached 2.6 GiB under a 500-host load, with 1g 1.6 GiB "
-        "(docs/benchmarks.md)",
+        description="the driver's heap; in local mode the whole Spark JVM's. Under a "
+        "500-host load the heap fills whatever it is given; with 1g the JVM stays near "
+        "1.6 GiB resident (heap plus ~0.6 GiB of metaspace, code, threads, GC), with 2g "
+        "it passed 2.5 GiB (docs/benchmarks.md)",
     )
     scala_binary_version: str = "2.13"
     own_process_group: bool = Field(
@@ -272,3 +273,10 @@ def replace(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
     """Return a copy of ``settings`` with dotted ``overrides`` applied (no env re-read)."""
     given = {k: v for k, v in overrides.items() if v is not None}
     return Settings.model_validate(_merge(settings.model_dump(), given))
+
+
+def without_console_progress(settings: Settings) -> Settings:
+    """``settings`` with Spark's console progress bar off (commands that print their own
+    progress lines: it would overwrite them), unless ``spark.extra`` sets it."""
+    quiet = {"spark.ui.showConsoleProgress": "false", **settings.spark.extra}
+    return replace(settings, {"spark.extra": quiet})

@@ -255,6 +255,33 @@ def render(figures: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {part} | {cores:.2f} | {fleet['peak_rss_mb'].get(part, 0):,.0f} MiB |"
             )
+    lines += [
+        "",
+        "## Where each micro-batch spends its time",
+        "",
+        "Medians over the measured window of each query's progress (`durationMs`): "
+        "`addBatch` is the batch's own work (for the ingest: decode, clean, score, the "
+        "parquet writes and the attack publish; for 7b: the join, pairs and alerts), "
+        "`queryPlanning` Spark's planning of the batch, `walCommit` and `commitOffsets` "
+        "the checkpoint writes; the interval is the time from one batch's start to the "
+        "next.",
+        "",
+        "| run | query | batches | input rows per batch (ingest: Kafka messages) | interval "
+        "| addBatch | queryPlanning | walCommit + commitOffsets |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, fleet in fleets.items():
+        for query, steps in sorted(fleet.get("batches", {}).items()):
+            label = query if query.startswith(("ingest_", "attack_pairs")) else f"{query} (7a)"
+            commits = steps.get("median_walCommit_s", 0.0) + steps.get(
+                "median_commitOffsets_s", 0.0
+            )
+            lines.append(
+                f"| {name} | {label} | {steps.get('batches', 0):.0f} | "
+                f"{steps.get('median_rows', 0):,.0f} | {steps.get('median_interval_s', 0):.2f} s "
+                f"| {steps.get('median_addBatch_s', 0):.2f} s | "
+                f"{steps.get('median_queryPlanning_s', 0):.2f} s | {commits:.2f} s |"
+            )
     lines += ["", "## Live consumers", ""]
     for name, fleet in fleets.items():
         for stream, counted in fleet["live"].items():
@@ -286,13 +313,16 @@ def render(figures: dict[str, Any]) -> str:
         "make bench                                      # all of the above (~20 min)",
         "stophacking bench detector --records 100000 --runs 3",
         "stophacking bench fleet --machines 500 --duration 300",
+        "stophacking bench fleet --machines 1000 --duration 120",
         "stophacking bench fleet --machines 5 --duration 120 --layout record",
         "```",
         "",
         "Run on an otherwise idle machine: every part shares the same two cores, so any "
-        'other load shows in every figure. `docs/detector.md` ("Throughput") has the '
-        "profile behind these numbers: what each micro-batch spends its time on and what "
-        "limits each stage.",
+        'other load shows in every figure. `docs/detector.md` ("Throughput and latency") '
+        "has the profile behind these numbers (Java Flight Recorder samples of the "
+        "executor threads: what the CPU time goes to) and what each rework step changed. "
+        "The detector's peak RSS is the Spark JVM's own resident memory (in local mode "
+        "the driver is that JVM).",
         "",
     ]
     return "\n".join(lines)

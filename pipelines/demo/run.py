@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from pipelines.config import Settings, replace
+from pipelines.config import Settings, replace, without_console_progress
 from pipelines.demo.summary import DemoSummary, DemoTimings, StreamSummary, accounting_problems
 from pipelines.errors import ConfigError
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
@@ -163,8 +163,9 @@ class Demo:
         self.home = demo_home(settings, self.options.home)
         self.topics = demo_topics(self.run_id)
         self._given_spark = spark
+        # Spark's progress bar would garble the progress lines.
         self.settings = replace(
-            settings,
+            without_console_progress(settings),
             {
                 "home": str(self.home),
                 # The product's jar cache, not a new one under the demo's folder.
@@ -175,8 +176,6 @@ class Demo:
                 "kafka.topics.window_counts": self.topics["window-counts"],
                 "kafka.topics.alerts": self.topics["alerts"],
                 "kafka.topics.health": self.topics["health"],
-                # Spark's progress bar would garble the progress lines.
-                "spark.extra": {"spark.ui.showConsoleProgress": "false", **settings.spark.extra},
             },
         )
         self.data_dir: Path | None = None

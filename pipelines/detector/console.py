@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from pipelines.config import Settings, TopicSettings, replace
+from pipelines.config import Settings, TopicSettings, without_console_progress
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
 from pipelines.errors import StopHackingError
@@ -104,9 +104,7 @@ def detect(
         ModelError: a model folder is missing or incompatible (before any query starts).
     """
     holder: dict[str, Detector] = {}
-    # Spark's own progress bar would overwrite the status lines on the terminal.
-    quiet = {"spark.ui.showConsoleProgress": "false", **settings.spark.extra}
-    settings = replace(settings, {"spark.extra": quiet})
+    settings = without_console_progress(settings)
 
     def on_batch(status: BatchStatus) -> None:
         out.write(status_line(status, holder["detector"]) + "\n")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import Settings, replace
+from pipelines.config import Settings, without_console_progress
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.training.card import ModelCard
 
@@ -38,10 +38,10 @@ def _quiet_spark(settings: Settings) -> Any:
     """A session for training: no Kafka connector, no console progress bars."""
     from pipelines.detector.session import build_spark_session
 
-    extra = {**settings.spark.extra, "spark.ui.showConsoleProgress": "false"}
-    quiet = replace(settings, {"spark.extra": extra})
     return build_spark_session(
-        quiet, app_name=f"{settings.spark.app_name}-training", with_kafka=False
+        without_console_progress(settings),
+        app_name=f"{settings.spark.app_name}-training",
+        with_kafka=False,
     )
 
 
