@@ -61,7 +61,7 @@ class OutputCounts:
         streams: per-stream counts.
         window_rows: rows of the 7a memory sink (machine × window × stream with attacks).
         attack_pairs: rows of ``process_memory_attack/`` (7b pairs, duplicates kept).
-        attack_events: rows of ``alerts/`` (one per machine, CMD, PID and window).
+        attack_events: rows of ``alerts.parquet`` (one per machine, CMD, PID and window).
         first_alert_at: when the first alerts were written (unix seconds), or None.
     """
 

@@ -118,7 +118,7 @@ record's own text for them (null when absent), so a test can match quarantined r
 with produced ones."""
 
 JSON_OPTIONS: Final[dict[str, str]] = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
-"""Timestamps in the scored topic's JSON keep microseconds (Spark's default keeps ms)."""
+"""Timestamps in the attack topics' JSON keep microseconds (Spark's default keeps ms)."""
 
 TEXT_PID_SEARCH_CHARS: Final = 80
 """How much of a record's JSON text is searched for a PID given as a string."""
@@ -385,7 +385,7 @@ def quarantine_view(records: DataFrame) -> DataFrame:
     )
 
 
-# -- the intermediate scored topic -----------------------------------------------------
+# -- the intermediate attack topics (scored attack records as JSON) --------------------
 def scored_to_kafka(scored: DataFrame) -> DataFrame:
     """Scored records as Kafka rows: key = machine, value = the record as JSON.
 
@@ -409,7 +409,7 @@ def scored_from_kafka(messages: DataFrame, scored_schema: StructType) -> DataFra
     """Read :func:`scored_to_kafka` values back into scored records.
 
     Args:
-        messages: Kafka-shaped rows of the scored topic.
+        messages: Kafka-shaped rows of an attack topic.
         scored_schema: the schema of the scored records written there.
 
     Returns:

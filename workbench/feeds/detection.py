@@ -7,7 +7,7 @@ pool, reads back every :data:`REFRESH_PERIOD_S`:
 
 - the 7a counts from the memory sink with Spark SQL
   (:func:`pipelines.detector.readback.window_counts_frame`);
-- the newest attack events from the ``alerts/`` parquet (one row per key and window);
+- the newest attack events from the ``alerts.parquet`` output (one row per key and window);
 - the per-stream totals from ``Detector.stats``;
 - whether a query failed (``Detector.failure()``): the detector is then stopped and the
   feed shows ``failed`` with the failure text; the rest of the workbench goes on;
