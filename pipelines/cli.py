@@ -647,6 +647,11 @@ def bench_detector(
 )
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--progress-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every query progress of the run here (JSON lines), for profiling.",
+)
 @click.pass_context
 def bench_fleet(
     ctx: click.Context,
@@ -656,6 +661,7 @@ def bench_fleet(
     layout: str,
     seed: int,
     json_out: Path | None,
+    progress_out: Path | None,
 ) -> None:
     """N hosts at the brief's cadence: producers, live consumers and the detector here;
     latency percentiles (send → scored, 7a, alert), lag, CPU and memory per part."""
@@ -669,6 +675,7 @@ def bench_fleet(
             warmup_s=warmup,
             layout=layout,  # type: ignore[arg-type]
             seed=seed,
+            progress_out=progress_out,
         ),
         echo=click.echo,
     )

@@ -81,6 +81,8 @@ class FleetOptions:
         layout: the producers' message layout (``array``: one message per host and cycle).
         seed: seed of the generated hosts and of the producers' draws.
         rows_per_machine: process rows generated per host.
+        progress_out: where to write every query progress of the run as JSON lines
+            (Spark's own report, for profiling a query batch by batch), or None.
     """
 
     machines: int = 500
@@ -89,6 +91,7 @@ class FleetOptions:
     layout: MessageLayout = "array"
     seed: int = 7
     rows_per_machine: int = DEFAULT_ROWS_PER_MACHINE
+    progress_out: Path | None = None
 
 
 @dataclass
@@ -386,7 +389,10 @@ def measure_fleet(
             s: json.loads(live_out[s].read_text()) if live_out[s].is_file() else {} for s in STREAMS
         }
         spark = detector.spark
-        progress = [batch_progress(p) for p in log.drain()]
+        raw_progress = log.drain()
+        if options.progress_out is not None:
+            options.progress_out.write_text("".join(p.json + "\n" for p in raw_progress))
+        progress = [batch_progress(p) for p in raw_progress]
         counts_batches = [b for b in progress if b.query == detector.counts_table]
         opts = kafka_options(settings)
         latency = {
