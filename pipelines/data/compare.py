@@ -9,6 +9,15 @@ Joint structure (what per-column figures cannot see): distinct PIDs per (machine
 rows per (machine, PID), the share of memory rows with VGROW/RGROW ≠ 0 after a process's
 first row, and, given both streams, the share of (machine, CMD, PID) keys present in both.
 Only machines present in both files are compared (the reference sample has 4–7).
+
+The shared-key figure of the reference sample (3.8 %) does not measure how much one host's
+two logs overlap: the sample's two files number their hosts differently. Matched by their
+(CMD, PID) keys, process machine 5 is memory machine 4 (84 % of their keys in both),
+process 7 is memory 5 (78 %) and process 6 is memory 6 (27 %; its memory rows cover less
+of the capture), while process 5 and memory 5, or process 7 and memory 7, share none. So
+the generator (which numbers both views of a host alike, 23 %) is held to the sample's
+figure only loosely (:data:`JOINT_LIMIT`); imitating the numbering would leave the 7b
+correlation, which pairs records of one machine, nothing true to find.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ TV_LIMIT: Final = 0.15
 TOP_CMD_COUNT: Final = 20
 TOP_CMD_OVERLAP_MIN: Final = 0.5
 JOINT_LIMIT: Final = 0.25
+GROWTH_LIMIT: Final = 0.05
+"""Growth after a process's first memory row: within 5 points of the reference share."""
 
 IDENTITY: Final = frozenset({"sequence", "machine"})
 """Not compared column by column: they number rows, they do not describe processes."""
@@ -189,8 +200,10 @@ def _on_machines(frame: pd.DataFrame, machines: tuple[int, ...]) -> pd.DataFrame
     return frame[frame.machine.isin(machines)]
 
 
-def _difference(name: str, generated: float, reference: float) -> Distance:
-    return Distance(name, "abs_diff", abs(generated - reference), JOINT_LIMIT, generated, reference)
+def _difference(
+    name: str, generated: float, reference: float, limit: float = JOINT_LIMIT
+) -> Distance:
+    return Distance(name, "abs_diff", abs(generated - reference), limit, generated, reference)
 
 
 def compare_frames(
@@ -263,6 +276,7 @@ def compare_frames(
                     "growth_after_first_row",
                     growth_after_first_row(gen),
                     growth_after_first_row(ref),
+                    GROWTH_LIMIT,
                 )
             )
         if generated_other is not None and reference_other is not None:

@@ -142,12 +142,24 @@ def test_vsize_keeps_unit_stripped_magnitudes(memory: pd.DataFrame) -> None:
     assert set(memory[memory.CMD == "nautilus"].VSIZE) == {1.4}
 
 
-def test_growth_only_on_a_process_first_row(memory: pd.DataFrame) -> None:
+def test_a_first_row_counts_the_whole_size_as_growth(memory: pd.DataFrame) -> None:
     first = ~memory.duplicated(["machine", "CMD", "PID"], keep="first")
-    later = memory[~first]
-    assert ((later.VGROW == 0) & (later.RGROW == 0)).all()
     new = memory[first & (memory.VSIZE > 0)]
     assert (new.VGROW == new.VSIZE).all() and (new.RGROW == new.RSIZE).all()
+
+
+def test_later_rows_grow_a_little_mostly_on_the_programs_that_do(memory: pd.DataFrame) -> None:
+    first = ~memory.duplicated(["machine", "CMD", "PID"], keep="first")
+    later = memory[~first]
+    grows = (later.VGROW != 0) | (later.RGROW != 0)
+    # The real sample: 9 % of later rows; atop 23 %, vmtoolsd 0.3 %.
+    assert 0.04 < grows.mean() < 0.14
+    by_cmd = grows.groupby(later.CMD).mean()
+    assert by_cmd["atop"] > 0.15 and by_cmd["vmtoolsd"] < 0.03
+    growing = later[grows]
+    assert (growing.VGROW >= 0).all() and (growing.RGROW >= 0).all()
+    assert (growing.VGROW % 4 == 0).all() and (growing.RGROW % 4 == 0).all()  # pages of 4 K
+    assert growing.VGROW.median() < 200  # a few pages, not the whole size again
 
 
 def test_ground_truth_lines_up_with_the_rows(files: GeneratedFiles, process: pd.DataFrame) -> None:
