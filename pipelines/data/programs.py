@@ -33,8 +33,38 @@ PID_BANDS: Final[dict[PidBand, tuple[int, int]]] = {
     "kernel": (3000, 5200),
 }
 
+BOOT_PIDS: Final[dict[str, tuple[int, ...]]] = {
+    # system services
+    "NetworkManager": (1189,), "polkitd": (1197,), "cups-browsed": (1145,), "vsftpd": (1134,),
+    "sshd": (1382,), "cron": (1389,), "whoopsie": (1400,), "irqbalance": (1401,),
+    "Xorg": (1457,), "mysqld": (1483,), "accounts-daemo": (1498,), "named": (1517,),
+    "haveged": (1667,), "kerneloops": (1674,), "knetatop": (1694,), "vmtoolsd": (1855, 2810),
+    "upowerd": (1946,), "apache2": (1942,),
+    # the desktop session
+    "rtkit-daemon": (2137,), "init": (2326,), "dbus-daemon": (2420, 2491),
+    "upstart-event-": (2431,), "window-stack-b": (2442,), "bamfdaemon": (2460,),
+    "upstart-file-b": (2496,), "upstart-dbus-b": (2498, 2505), "ibus-daemon": (2500,),
+    "at-spi2-regist": (2508,), "unity-settings": (2528,), "hud-service": (2536,),
+    "gnome-session": (2538,), "unity-panel-se": (2540, 2633), "ibus-ui-gtk3": (2552,),
+    "indicator-keyb": (2688,), "indicator-date": (2700,), "pulseaudio": (2720,),
+    "indicator-appl": (2722,), "notify-osd": (2769,), "compiz": (2777,), "goa-daemon": (2787,),
+    "evolution-cale": (2792,), "nm-applet": (2799,), "nautilus": (2801,),
+    "tracker-miner-": (2802,), "tracker-store": (2803,), "mission-contro": (2838,),
+    "udisksd": (2854,), "zeitgeist-data": (2991,), "zeitgeist-daem": (2996,),
+    "zeitgeist-fts": (3002,),
+}  # fmt: skip
+"""Where each daemon's instances start, per instance: hosts boot the same services in the
+same order, so a daemon gets nearly the same PID on every machine (typical PIDs of the real
+sample; each host adds :data:`BOOT_PID_JITTER`). Programs not listed, and instances beyond
+those listed, start anywhere in their band."""
+BOOT_PID_JITTER: Final = 50
+"""How far (either way) one host's boot PIDs stray from the typical ones."""
+
 FIRST_SPAWNED_PID: Final = 4200
 """Processes started during the capture get PIDs from here upwards (median real PID ≈ 3k)."""
+FIRST_SPAWNED_PID_BY_HOST: Final[dict[int, int]] = {6: 51_000}
+"""Hosts whose capture began long after boot: machine 6's apache2 workers, kworkers and
+helpers have PIDs from ~51k (a third of its rows in the real sample)."""
 
 FINISHED_NAME_CHARS: Final = 12
 """atop shows a finished process as ``<name>`` with the name cut to 12 characters."""
@@ -256,6 +286,12 @@ ATOP: Final = P(
 """atop's own rows: several atop instances per host (one per view the testbed recorded)."""
 
 ATOP_INSTANCES: Final[dict[int, int]] = {4: 8, 5: 4, 6: 4, 7: 4, 8: 6}
+ATOP_FIRST_PIDS: Final[dict[int, tuple[int, ...]]] = {
+    4: (3675, 4372), 5: (4324,), 6: (3279, 3292), 7: (3292,), 8: (4324,),
+}  # fmt: skip
+"""Where each host's atop instances start: the operators launched them together, so they
+hold consecutive PIDs from each start (the real sample's; machine 8 is not in it and takes
+machine 5's). Instances go round the starts."""
 """atop instances per host (machine 4 ran eight, which is why atop is 36 % of its rows)."""
 
 KWORKER_NAMES: Final[tuple[str, ...]] = (
@@ -269,10 +305,11 @@ KWORKER_Q_PROCESS: Final = 0.16
 KWORKER_Q_MEMORY: Final = 0.30
 KWORKER_REPLACE_P: Final = 0.02
 
-SPAWNED_VISIBLE_P: Final = 0.45
-"""Chance a short-lived process is ever active enough to be listed by one view: most show in
-only one of the two views (the real streams share few keys)."""
 """Chance per snapshot that one kernel worker exits and a new one (new PID) takes over."""
+
+SPAWNED_VISIBLE_P: Final = 0.45
+"""Chance a short-lived process is ever active enough for atop to list it (in both views:
+a host's two logs share most keys once its hosts are paired, see pipelines.data.compare)."""
 
 
 @dataclass(frozen=True)
@@ -331,17 +368,17 @@ SPAWNERS: Final[tuple[Spawner, ...]] = (
         finished_minflt=1121, companion="nm-dhcp-client", exit_code=15,
     ),
     Spawner(
-        "sh", _rate(0.035), (1, 1), 1.3, 0.4, 0.4, 0.7, 0.3,
+        "sh", _rate(0.035), (1, 1), 1.3, 0.4, 0.4, 0.7, 0.55,
         P("sh", "tools", 1, 0, 0, (1,), 0.06, 0.59, 0.08, 110, (4444.0,), 648, 0.0, 330),
         finished_minflt=334,
     ),
     Spawner(
-        "cron", _rate(0.02), (1, 1), 1.0, 0.2, 0.3, 0.6, 0.3,
+        "cron", _rate(0.02), (1, 1), 1.0, 0.2, 0.3, 0.6, 0.5,
         P("cron", "tools", 1, 0, 0, (1,), 0.0, 0.97, 0.01, 37, (23652.0,), 1028, 0.1, 6),
         finished_minflt=6,
     ),
     Spawner(
-        "dpkg", _rate(0.0, m5=0.04, m6=0.05), (1, 2), 1.0, 0.0, 0.0, 0.7, 0.25,
+        "dpkg", _rate(0.0, m5=0.04, m6=0.05), (1, 2), 1.0, 0.0, 0.0, 0.7, 0.55,
         P("dpkg", "tools", 1, 0, 0, (1,), 0.0, 0.9, 0.01, 240, (18772.0,), 4520, 0.0, 576),
         finished_minflt=576,
     ),
@@ -358,19 +395,19 @@ SPAWNERS: Final[tuple[Spawner, ...]] = (
         finished_minflt=2238,
     ),
     Spawner(
-        "lsof", _rate(0.008), (1, 1), 1.0, 0.1, 0.1, 0.8, 0.3,
+        "lsof", _rate(0.008), (1, 1), 1.0, 0.1, 0.1, 0.8, 0.6,
         P("lsof", "tools", 1, 0, 0, (0,), 0.0, 0.5, 0.02, 140, (15508.0,), 2140, 0.0, 201),
         finished_minflt=201, exit_code=1,
     ),
     # vsftpd forks a child per FTP connection on machine 7: one sizing row, then its exit.
     Spawner(
-        "vsftpd", _rate(0.0, m7=1.6), (1, 1), 1.0, 0.002, 0.95, 0.0, 0.8,
+        "vsftpd", _rate(0.0, m7=1.6), (1, 1), 1.0, 0.002, 0.95, 0.6, 0.8,
         P("vsftpd", "tools", 1, 0, 0, (1,), 0.0, 1.0, 0.01,
           152, (29840.0, 70300.0, 70492.0), 952, 0.01, 221),
         finished_minflt=221,
     ),
     Spawner(
-        "systemd-udevd", _rate(0.0, m7=1.0), (1, 1), 1.0, 0.0, 0.6, 0.0, 0.9,
+        "systemd-udevd", _rate(0.0, m7=1.0), (1, 1), 1.0, 0.0, 0.6, 0.8, 0.9,
         P("systemd-udevd", "tools", 1, 0, 0, (1,), 0.0, 1.0, 0.01,
           199, (51980.0,), 1416, 0.0, 134),
         finished_minflt=273,
@@ -389,7 +426,7 @@ distinct CMDs, most of them such one-offs)."""
 
 HELPERS: Final[tuple[Spawner, ...]] = tuple(
     Spawner(
-        name[:14], _rate(HELPER_RATE), (1, 1), 1.0, 0.25, 0.1, 0.8, 0.15,
+        name[:14], _rate(HELPER_RATE), (1, 1), 1.0, 0.25, 0.1, 0.8, 0.3,
         P(name[:14], "tools", 1, 0, 0, (0,), 0.3, 0.6, 0.02, 24, (7452.0,), 712, 0.0, 120),
         finished_minflt=150,
     )

@@ -12,6 +12,7 @@ from pipelines.cli import main
 from pipelines.data.compare import (
     compare_frames,
     growth_after_first_row,
+    host_pairs,
     shared_key_share,
     top_overlap,
     total_variation,
@@ -53,10 +54,27 @@ def test_growth_after_first_row_ignores_each_process_first_row() -> None:
     assert growth_after_first_row(frame) == pytest.approx(0.5)
 
 
-def test_shared_key_share_over_the_union() -> None:
-    process = pd.DataFrame({"machine": [4, 4, 5], "CMD": ["a", "b", "a"], "PID": [1, 2, 1]})
+def test_shared_key_share_pools_the_keys_of_each_host_s_two_logs() -> None:
+    process = pd.DataFrame({"machine": [4, 4, 5], "CMD": ["a", "b", "a"], "PID": [1, 2, 7]})
     memory = pd.DataFrame({"machine": [4, 5], "CMD": ["a", "c"], "PID": [1, 9]})
-    assert shared_key_share(process, memory) == pytest.approx(1 / 4)
+    # Host 4: keys a1, b2 | a1 -> 1 of 2 shared; machine 5 has no partner (nothing shared).
+    assert host_pairs(process, memory) == {4: 4}
+    assert shared_key_share(process, memory) == pytest.approx(1 / 2)
+
+
+def test_hosts_are_paired_by_their_keys_not_their_numbers() -> None:
+    # As in the reference sample: the memory file numbers process host 5 as 4, 7 as 5.
+    daemons = [("Xorg", 1457), ("cron", 1389), ("compiz", 2777)]
+    process = pd.DataFrame(
+        [(5, cmd, pid) for cmd, pid in daemons] + [(7, cmd, pid + 40) for cmd, pid in daemons],
+        columns=["machine", "CMD", "PID"],
+    )
+    memory = pd.DataFrame(
+        [(4, cmd, pid) for cmd, pid in daemons] + [(5, cmd, pid + 40) for cmd, pid in daemons[:2]],
+        columns=["machine", "CMD", "PID"],
+    )
+    assert host_pairs(process, memory) == {5: 4, 7: 5}
+    assert shared_key_share(process, memory) == pytest.approx(5 / 6)
 
 
 def test_compare_frames_reports_limits_and_only_common_machines() -> None:

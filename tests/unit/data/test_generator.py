@@ -104,7 +104,7 @@ def test_workers_come_and_go(process: pd.DataFrame, memory: pd.DataFrame) -> Non
     kworkers = both[both.CMD.str.startswith("kworker/")]
     assert kworkers.PID.nunique() > 5
     rows_per_pid = both.groupby(["machine", "PID"]).size()
-    assert (rows_per_pid == 1).mean() > 0.2  # many processes are seen once or twice
+    assert (rows_per_pid <= 2).mean() > 0.2  # many processes are seen once or twice
 
 
 def test_atop_rows_are_pri_100_nice_20(process: pd.DataFrame) -> None:
