@@ -12,7 +12,7 @@ event time (five 5 s process cycles, three 10 s memory cycles): with a 20 s wate
 row can be late whatever the micro-batch boundaries, so the streaming outputs must equal
 their batch recomputations exactly. To have several attacks per machine inside those
 20 s, each cycle sends about four times the default rows (the generator's streams stay
-in step: both are scaled alike), and more memory rows are held back (5–20 instead of
+in step: both are scaled alike), and more memory rows are held back (10–40 instead of
 0–5) so that late rows are plentiful. The run starts 5 s before a 2-minute window
 boundary: the rows held back in the first memory cycle carry an event time in the first
 window but arrive with the second cycle's rows, whose event time is in the next window.
@@ -61,8 +61,8 @@ REPLAY_OVERRIDES = {
     "replay.process.rows_max": 160,
     "replay.memory.rows_min": 140,
     "replay.memory.rows_max": 280,
-    "replay.memory.late_rows_min": 5,
-    "replay.memory.late_rows_max": 20,
+    "replay.memory.late_rows_min": 10,
+    "replay.memory.late_rows_max": 40,
 }
 COUNTS_TABLE = "attack_counts_quality"
 MIN_F1 = 0.7
