@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -561,6 +563,21 @@ def bench() -> None:
     """Throughput benchmarks (SPEC §8: measured by commands, not by timed tests)."""
 
 
+@contextmanager
+def _bench_broker(settings: Settings) -> Iterator[None]:
+    """The configured broker if it answers, else the embedded one for the run's length."""
+    from pipelines.broker import ensure_broker
+
+    choice = ensure_broker(settings)
+    if choice.started_now:
+        click.echo(f"bench: started the {choice.description} for this run")
+    try:
+        yield
+    finally:
+        if choice.started_now and choice.embedded is not None:
+            choice.embedded.stop()
+
+
 @bench.command("detector")
 @click.option(
     "--data-dir",
@@ -603,15 +620,17 @@ def bench_detector(
     """Detector records/s draining a backlog with every output on, beside a ceiling."""
     from pipelines.bench.detector import measure_detector_rate
 
-    result = measure_detector_rate(
-        without_console_progress(_settings(ctx)),
-        data_dir=data_dir,
-        records_per_stream=records,
-        warmup_records=warmup_records,
-        runs=runs,
-        layout=layout,  # type: ignore[arg-type]
-        echo=click.echo,
-    )
+    settings = without_console_progress(_settings(ctx))
+    with _bench_broker(settings):
+        result = measure_detector_rate(
+            settings,
+            data_dir=data_dir,
+            records_per_stream=records,
+            warmup_records=warmup_records,
+            runs=runs,
+            layout=layout,  # type: ignore[arg-type]
+            echo=click.echo,
+        )
     for line in result.summary_lines():
         click.echo(line)
     if json_out is not None:
@@ -667,18 +686,20 @@ def bench_fleet(
     latency percentiles (send → scored, 7a, alert), lag, CPU and memory per part."""
     from pipelines.bench.fleet import FleetOptions, fleet_json, measure_fleet, result_lines
 
-    result = measure_fleet(
-        without_console_progress(_settings(ctx)),
-        FleetOptions(
-            machines=machines,
-            duration_s=duration,
-            warmup_s=warmup,
-            layout=layout,  # type: ignore[arg-type]
-            seed=seed,
-            progress_out=progress_out,
-        ),
-        echo=click.echo,
-    )
+    settings = without_console_progress(_settings(ctx))
+    with _bench_broker(settings):
+        result = measure_fleet(
+            settings,
+            FleetOptions(
+                machines=machines,
+                duration_s=duration,
+                warmup_s=warmup,
+                layout=layout,  # type: ignore[arg-type]
+                seed=seed,
+                progress_out=progress_out,
+            ),
+            echo=click.echo,
+        )
     for line in result_lines(result):
         click.echo(line)
     if json_out is not None:
@@ -700,7 +721,9 @@ def bench_all(ctx: click.Context, out: Path, quick: bool) -> None:
     the report and its JSON."""
     from pipelines.bench.report import run_all
 
-    run_all(without_console_progress(_settings(ctx)), out, quick=quick, echo=click.echo)
+    settings = without_console_progress(_settings(ctx))
+    with _bench_broker(settings):
+        run_all(settings, out, quick=quick, echo=click.echo)
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ this machine (``stophacking bench fleet --machines N --duration S``).
 
 What runs, each part in its own process so its CPU and memory are measured apart:
 
-- the Kafka broker (the one in use; the embedded one is started if none answers);
+- the Kafka broker (the one in use; ``stophacking bench`` starts the embedded one for the
+  run if none answers);
 - two producers, one per stream, each serving all N hosts (``stophacking produce``,
   one JSON array of a machine's rows per cycle by default), at the brief's cadence:
   process X ∈ [10, 50] rows per host every 5 s, memory X ∈ [20, 80] plus Y ∈ [0, 5]
