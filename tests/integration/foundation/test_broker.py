@@ -132,3 +132,22 @@ def test_port_taken_by_another_program_is_a_one_line_error(
     assert result.returncode == 2
     assert result.stderr.startswith("stophacking: error: port 127.0.0.1:")
     assert "Traceback" not in result.stderr
+
+
+def test_a_bench_starts_the_embedded_broker_for_its_run_only(own_broker_settings: Settings) -> None:
+    from pipelines.cli import _bench_broker
+
+    assert not kafka_io.is_reachable(own_broker_settings.kafka)
+    with _bench_broker(own_broker_settings):
+        assert kafka_io.is_reachable(own_broker_settings.kafka)
+    assert not kafka_io.is_reachable(own_broker_settings.kafka), "the bench left its broker up"
+
+    # A broker that already answers is used as it is, and left running.
+    broker = EmbeddedBroker(own_broker_settings)
+    broker.start()
+    try:
+        with _bench_broker(own_broker_settings):
+            pass
+        assert kafka_io.is_reachable(own_broker_settings.kafka)
+    finally:
+        broker.stop()
