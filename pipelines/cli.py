@@ -566,16 +566,12 @@ def bench() -> None:
 @contextmanager
 def _bench_broker(settings: Settings) -> Iterator[None]:
     """The configured broker if it answers, else the embedded one for the run's length."""
-    from pipelines.broker import ensure_broker
+    from pipelines.broker import broker_for_run
 
-    choice = ensure_broker(settings)
-    if choice.started_now:
-        click.echo(f"bench: started the {choice.description} for this run")
-    try:
+    with broker_for_run(settings) as choice:
+        if choice.started_now:
+            click.echo(f"bench: started the {choice.description} for this run")
         yield
-    finally:
-        if choice.started_now and choice.embedded is not None:
-            choice.embedded.stop()
 
 
 @bench.command("detector")

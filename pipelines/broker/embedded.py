@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,6 +321,17 @@ class BrokerChoice:
     def description(self) -> str:
         kind = "embedded" if self.embedded is not None else "external"
         return f"{kind} Kafka at {self.kafka.bootstrap_servers}"
+
+
+@contextlib.contextmanager
+def broker_for_run(settings: Settings) -> Iterator[BrokerChoice]:
+    """:func:`ensure_broker` for one run: an embedded broker it started is stopped after."""
+    choice = ensure_broker(settings)
+    try:
+        yield choice
+    finally:
+        if choice.started_now and choice.embedded is not None:
+            choice.embedded.stop()
 
 
 def ensure_broker(settings: Settings) -> BrokerChoice:

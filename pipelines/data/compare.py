@@ -201,7 +201,12 @@ def host_pairs(process: pd.DataFrame, memory: pd.DataFrame) -> dict[int, int]:
     at most once, down to :data:`HOST_MATCH_MIN`; a machine without a partner that close
     is left out.
     """
-    keys_p, keys_m = _host_keys(process), _host_keys(memory)
+    return _pair_hosts(_host_keys(process), _host_keys(memory))
+
+
+def _pair_hosts(
+    keys_p: dict[int, set[tuple[str, int]]], keys_m: dict[int, set[tuple[str, int]]]
+) -> dict[int, int]:
     scored = sorted(
         ((_jaccard(kp, km), p, m) for p, kp in keys_p.items() for m, km in keys_m.items()),
         reverse=True,
@@ -223,7 +228,7 @@ def shared_key_share(process: pd.DataFrame, memory: pd.DataFrame) -> float:
     """
     keys_p, keys_m = _host_keys(process), _host_keys(memory)
     shared = union = 0
-    for p, m in host_pairs(process, memory).items():
+    for p, m in _pair_hosts(keys_p, keys_m).items():
         shared += len(keys_p[p] & keys_m[m])
         union += len(keys_p[p] | keys_m[m])
     return shared / union if union else 0.0

@@ -345,7 +345,7 @@ class _Host:
         """VGROW (index 0) or RGROW (1) of a growing row, K."""
         if self.rng.random() < GROWTH_ZERO_P[index]:
             return 0
-        size = GROWTH_MEDIAN_K[index] * math.exp(self.rng.normal(0.0, GROWTH_SIGMA))
+        size = GROWTH_MEDIAN_K * math.exp(self.rng.normal(0.0, GROWTH_SIGMA))
         return 4 * max(1, round(size / 4))  # whole pages of 4 K
 
     def _spawn_pid(self) -> int:

@@ -91,9 +91,9 @@ GROWTH_P_OTHER: Final = 0.005
 """The same share for every other program."""
 GROWTH_ZERO_P: Final[tuple[float, float]] = (0.27, 0.41)
 """On a growing row, the chance that VGROW, resp. RGROW, is still 0 (real sample)."""
-GROWTH_MEDIAN_K: Final[tuple[float, float]] = (60.0, 60.0)
-"""Median of a non-zero VGROW, resp. RGROW (K; real: p50 8 and p75 ~130 counting the
-zeros, a long tail to ~14k)."""
+GROWTH_MEDIAN_K: Final = 60.0
+"""Median of a non-zero VGROW or RGROW (K; real: p50 8 and p75 ~130 counting the zeros, a
+long tail to ~14k)."""
 GROWTH_SIGMA: Final = 1.9
 """Spread (log-normal sigma) of a non-zero growth."""
 
@@ -286,13 +286,13 @@ ATOP: Final = P(
 """atop's own rows: several atop instances per host (one per view the testbed recorded)."""
 
 ATOP_INSTANCES: Final[dict[int, int]] = {4: 8, 5: 4, 6: 4, 7: 4, 8: 6}
+"""atop instances per host (machine 4 ran eight, which is why atop is 36 % of its rows)."""
 ATOP_FIRST_PIDS: Final[dict[int, tuple[int, ...]]] = {
     4: (3675, 4372), 5: (4324,), 6: (3279, 3292), 7: (3292,), 8: (4324,),
 }  # fmt: skip
 """Where each host's atop instances start: the operators launched them together, so they
 hold consecutive PIDs from each start (the real sample's; machine 8 is not in it and takes
 machine 5's). Instances go round the starts."""
-"""atop instances per host (machine 4 ran eight, which is why atop is 36 % of its rows)."""
 
 KWORKER_NAMES: Final[tuple[str, ...]] = (
     "kworker/u256:0", "kworker/u256:1", "kworker/u256:2", "kworker/u256:3",

@@ -13,7 +13,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipelines import kafka_io
-from pipelines.broker import EmbeddedBroker
+from pipelines.broker import EmbeddedBroker, broker_for_run
 from pipelines.config import Settings, replace
 from pipelines.errors import BrokerStartError
 from tests.conftest import free_port
@@ -134,11 +134,10 @@ def test_port_taken_by_another_program_is_a_one_line_error(
     assert "Traceback" not in result.stderr
 
 
-def test_a_bench_starts_the_embedded_broker_for_its_run_only(own_broker_settings: Settings) -> None:
-    from pipelines.cli import _bench_broker
-
+def test_a_run_starts_the_embedded_broker_for_itself_only(own_broker_settings: Settings) -> None:
     assert not kafka_io.is_reachable(own_broker_settings.kafka)
-    with _bench_broker(own_broker_settings):
+    with broker_for_run(own_broker_settings) as choice:
+        assert choice.started_now
         assert kafka_io.is_reachable(own_broker_settings.kafka)
     assert not kafka_io.is_reachable(own_broker_settings.kafka), "the bench left its broker up"
 
@@ -146,8 +145,8 @@ def test_a_bench_starts_the_embedded_broker_for_its_run_only(own_broker_settings
     broker = EmbeddedBroker(own_broker_settings)
     broker.start()
     try:
-        with _bench_broker(own_broker_settings):
-            pass
+        with broker_for_run(own_broker_settings) as choice:
+            assert not choice.started_now
         assert kafka_io.is_reachable(own_broker_settings.kafka)
     finally:
         broker.stop()
