@@ -129,6 +129,28 @@ class ReplaySettings(_Frozen):
     progress_interval_s: float = Field(default=0.5, gt=0, description="progress report period")
 
 
+class AgentSettings(_Frozen):
+    """The live host agent (``stophacking agent``, docs/agent.md)."""
+
+    interval_s: float = Field(default=10.0, gt=0, description="seconds between two samples")
+    machine: int | None = Field(
+        default=None, ge=0, description="machine id; default: derived from the host name"
+    )
+    max_buffered_intervals: int = Field(
+        default=30, ge=1, description="intervals kept while Kafka is away; then oldest dropped"
+    )
+    chunk_records: int = Field(
+        default=500, ge=1, description="rows per message (one JSON array per stream and chunk)"
+    )
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="one attempt to reach Kafka; retried every such period"
+    )
+    delivery_timeout_s: float = Field(
+        default=60.0, gt=0, description="the client gives a message up after this; it is retried"
+    )
+    progress_interval_s: float = Field(default=1.0, gt=0, description="progress report period")
+
+
 class LiveSettings(_Frozen):
     """The streamz live consumers (SPEC §4): trailing-window counts per machine."""
 
@@ -208,6 +230,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     live: LiveSettings = LiveSettings()
     replay: ReplaySettings = ReplaySettings()
+    agent: AgentSettings = AgentSettings()
     workbench: WorkbenchSettings = WorkbenchSettings()
     detector: DetectorSettings = DetectorSettings()
 

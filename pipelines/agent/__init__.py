@@ -1,0 +1,1 @@
+"""The live host agent: this machine's processes as atop's rows, onto Kafka (docs/agent.md)."""
