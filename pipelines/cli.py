@@ -389,6 +389,91 @@ def produce_memory(ctx: click.Context, **options: Any) -> None:
     _run_producer(ctx, "memory", options)
 
 
+# -- agent -----------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--machine",
+    type=click.IntRange(min=0),
+    help="Machine id of this host's rows (default: derived from the host name, printed).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds between samples (default: agent.interval_s, 10).",
+)
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after S seconds.")
+@click.option("--intervals", type=click.IntRange(min=1), help="Stop after N intervals.")
+@click.option(
+    "--progress",
+    type=click.Choice(["text", "json", "none"]),
+    default="text",
+    show_default=True,
+    help="A line per report on stderr, JSON lines on stdout (for the workbench), or none.",
+)
+@click.pass_context
+def agent(
+    ctx: click.Context,
+    machine: int | None,
+    interval: float | None,
+    duration: float | None,
+    intervals: int | None,
+    progress: str,
+) -> None:
+    """Publish THIS host's processes live, as atop's process and memory rows (docs/agent.md).
+
+    One process row and one memory row per process every interval, onto the process
+    and memory topics, in the producers' layout: the detector, the live views and the
+    workbench show this machine among the others.
+    """
+    import json
+    import threading
+
+    from pipelines.agent.run import Agent, AgentReport
+    from pipelines.replay.console import stop_on_signals
+
+    settings = _settings(ctx)
+
+    shown = {"intervals": 0}
+
+    def report(update: AgentReport) -> None:
+        if progress == "json":
+            click.echo(json.dumps(update.to_json()))
+        elif progress == "text" and not update.done and update.intervals > shown["intervals"]:
+            shown["intervals"] = update.intervals  # one line per interval
+            click.echo(update.summary_lines()[0], err=True)
+
+    runner = Agent(settings, machine=machine, interval_s=interval, on_progress=report)
+    stop = threading.Event()
+    if progress == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "event": "start",
+                    "stream": "agent",
+                    "machine": runner.machine,
+                    "run_id": runner.run_id,
+                    "topic": " + ".join(runner.topics.values()),
+                    "file": "this machine (live)",
+                }
+            )
+        )
+    else:
+        click.echo(
+            f"agent: this host is machine {runner.machine}; sampling every "
+            f"{runner.interval_s:g} s onto {settings.kafka.bootstrap_servers} "
+            f"({', '.join(runner.topics.values())})",
+            err=True,
+        )
+    with stop_on_signals(stop):
+        final = runner.run(duration_s=duration, intervals=intervals, stop=stop)
+    if progress != "json":
+        for line in final.summary_lines():
+            click.echo(line)
+        if not final.exits_heard:
+            click.echo("agent: exit codes were not available (needs root): EXC 0", err=True)
+    sys.exit(0 if final.dropped == 0 and final.waiting == 0 else 1)
+
+
 # -- watch -----------------------------------------------------------------------------
 @main.command()
 @click.argument("stream", type=click.Choice(["process", "memory"]))

@@ -24,9 +24,9 @@ from typing import Any, Final
 
 from pipelines.agent.exits import ExitWatcher
 from pipelines.agent.fields import Row, interval_rows
+from pipelines.agent.kafka_publisher import Publisher
 from pipelines.agent.outbox import Interval, Message, Outbox
 from pipelines.agent.procfs import mem_total_kib, read_all
-from pipelines.agent.publisher import Publisher
 from pipelines.config import Settings
 from pipelines.replay.clock import Pacer
 from pipelines.schema.columns import MEMORY_COLUMNS, PASS, PROCESS_COLUMNS, RUN_ID, TS, Stream
@@ -160,9 +160,8 @@ class Agent:
     ) -> None:
         agent = settings.agent
         self.settings = settings
-        self.machine = machine if machine is not None else agent.machine
-        if self.machine is None:
-            self.machine = machine_id()
+        chosen = machine if machine is not None else agent.machine
+        self.machine: int = chosen if chosen is not None else machine_id()
         self.interval_s = interval_s or agent.interval_s
         self.run_id = run_id or uuid.uuid4().hex
         self.topics: dict[Stream, str] = {
@@ -189,7 +188,7 @@ class Agent:
         records: list[dict[str, Any]] = []
         for row in rows:
             self._sequence[stream] += 1
-            record = {"sequence": self._sequence[stream], "machine": self.machine}
+            record: dict[str, Any] = {"sequence": self._sequence[stream], "machine": self.machine}
             record.update((c, row[c]) for c in columns[2:])
             record.update({TS: ts, RUN_ID: self.run_id, PASS: 0})
             records.append(record)
@@ -208,7 +207,7 @@ class Agent:
     def report(self, *, done: bool = False) -> AgentReport:
         counts = self.outbox.counts
         return AgentReport(
-            machine=int(self.machine),
+            machine=self.machine,
             run_id=self.run_id,
             topics=(self.topics["process"], self.topics["memory"]),
             intervals=self._intervals,
