@@ -1,15 +1,17 @@
 """The agent's kafka-python edge: hand the outbox's messages to Kafka, survive its absence.
 
-The client is idempotent with ``acks='all'``, like the producers'. It is made on first
-use and made again after a failure, each attempt bounded (``agent.connect_timeout_s``),
-so the agent keeps sampling while the broker is away; what it samples meanwhile waits in
-the :class:`~pipelines.agent.outbox.Outbox`, bounded by ``agent.max_buffered_intervals``.
+The client is idempotent with ``acks='all'``, like the producers'. A thread of its own
+makes it (on first use, and again ``agent.connect_timeout_s`` after a failure) and hands
+it what the outbox holds, so reaching a broker that is away never delays the agent's
+samples; what it samples meanwhile waits in the
+:class:`~pipelines.agent.outbox.Outbox`, bounded by ``agent.max_buffered_intervals``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 
 from kafka import KafkaProducer
@@ -18,6 +20,7 @@ from kafka.errors import KafkaError
 from pipelines import kafka_io
 from pipelines.agent.outbox import Interval, Message, Outbox
 from pipelines.config import Settings
+from pipelines.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,25 @@ class Publisher:
         self.last_error: str | None = None
         self._producer: KafkaProducer | None = None
         self._retry_at = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the delivery thread."""
+        self._thread = threading.Thread(target=self._loop, name="agent-publisher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something new waits in the outbox: deliver it now."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)  # also retries what failed, once a second
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.deliver()
 
     @property
     def connected(self) -> bool:
@@ -63,7 +85,7 @@ class Publisher:
                     reconnect_backoff_max_ms=1000,
                 )
             )
-        except (KafkaError, OSError) as exc:
+        except (KafkaError, OSError, BrokerUnavailable) as exc:
             self._broker_away(exc)
             return None
         self.last_error = None
@@ -103,7 +125,13 @@ class Publisher:
         self.outbox.failed(interval, message)
 
     def flush(self, timeout_s: float) -> None:
-        """Deliver what is queued and wait up to ``timeout_s`` for acknowledgements."""
+        """Stop the thread, deliver what is queued and wait up to ``timeout_s`` for the
+        acknowledgements."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         self.deliver()
         if self._producer is not None:
             with contextlib.suppress(KafkaError):

@@ -239,7 +239,6 @@ class Agent:
         while (left := until - time.monotonic()) > 0:
             if stop.wait(min(left, step)):
                 return True
-            self.publisher.deliver()  # retries what waits, once the broker is back
             self._progress()
         return stop.is_set()
 
@@ -262,6 +261,7 @@ class Agent:
         pacer = Pacer(self.interval_s)
         pacer.start()
         total_kib = mem_total_kib()
+        self.publisher.start()
         with ExitWatcher() as exits:
             self._exits_heard = exits.available
             before = read_all().processes
@@ -292,7 +292,7 @@ class Agent:
                     "memory", memory_rows, ts
                 )
                 self.outbox.add(Interval(index=interval, messages=messages))
-                self.publisher.deliver()
+                self.publisher.wake()
                 self._progress()
         self.publisher.flush(min(self.settings.agent.delivery_timeout_s, CLOSE_TIMEOUT_S))
         self.publisher.close()
