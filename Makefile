@@ -9,7 +9,7 @@ DURATION ?= 120
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup browser workbench test test-fast test-integration test-e2e lint format demo bench clean
+.PHONY: setup browser atop workbench test test-fast test-integration test-e2e lint format demo bench clean
 
 # Idempotent: the venv is rebuilt only when environment.yml or pyproject.toml change;
 # the jars are resolved only once (stophacking setup checks its own cache marker).
@@ -37,13 +37,17 @@ workbench: setup
 browser:
 	@tools/ensure-chromium.sh
 
-test: setup browser
+# The agent's tests compare it with atop itself (installed from Debian's packages if missing).
+atop:
+	@tools/ensure-atop.sh
+
+test: setup browser atop
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: setup
+test-integration: setup atop
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-e2e: setup browser

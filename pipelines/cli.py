@@ -403,6 +403,8 @@ def produce_memory(ctx: click.Context, **options: Any) -> None:
 )
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after S seconds.")
 @click.option("--intervals", type=click.IntRange(min=1), help="Stop after N intervals.")
+@click.option("--process-topic", help="Topic of the process rows (default: from the settings).")
+@click.option("--memory-topic", help="Topic of the memory rows (default: from the settings).")
 @click.option(
     "--progress",
     type=click.Choice(["text", "json", "none"]),
@@ -417,6 +419,8 @@ def agent(
     interval: float | None,
     duration: float | None,
     intervals: int | None,
+    process_topic: str | None,
+    memory_topic: str | None,
     progress: str,
 ) -> None:
     """Publish THIS host's processes live, as atop's process and memory rows (docs/agent.md).
@@ -431,8 +435,10 @@ def agent(
     from pipelines.agent.run import Agent, AgentReport
     from pipelines.replay.console import stop_on_signals
 
-    settings = _settings(ctx)
-
+    topics = {"process": process_topic, "memory": memory_topic}
+    settings = with_overrides(
+        ctx, {f"kafka.topics.{stream}": topic for stream, topic in topics.items() if topic}
+    )
     shown = {"intervals": 0}
 
     def report(update: AgentReport) -> None:

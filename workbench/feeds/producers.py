@@ -37,6 +37,30 @@ STDERR_TAIL_LINES = 20
 ENV_REPLAY = "STOPHACKING_REPLAY"
 
 
+def _cli(settings: Settings) -> list[str]:
+    """``python -m pipelines.cli`` with the workbench's Kafka address, client keys and
+    state folder as flags, so a child talks to the same cluster as the workbench."""
+    command = [
+        sys.executable, "-m", "pipelines.cli",
+        "--bootstrap-servers", settings.kafka.bootstrap_servers,
+        "--home", str(settings.home),
+    ]  # fmt: skip
+    for key, value in settings.kafka.extra.items():
+        command += ["--kafka-option", f"{key}={json.dumps(value)}"]
+    return command
+
+
+def agent_command(settings: Settings, *, interval_s: float) -> list[str]:
+    """The ``stophacking agent`` command line: this machine, live (docs/agent.md)."""
+    return [
+        *_cli(settings), "agent",
+        "--progress", "json",
+        "--interval", repr(float(interval_s)),
+        "--process-topic", settings.kafka.topics.process,
+        "--memory-topic", settings.kafka.topics.memory,
+    ]  # fmt: skip
+
+
 def producer_command(
     settings: Settings,
     stream: Stream,
@@ -51,13 +75,7 @@ def producer_command(
     Kafka address, client keys, state folder and topic come from ``settings`` as
     flags, so the child talks to the same cluster as the workbench.
     """
-    command = [
-        sys.executable, "-m", "pipelines.cli",
-        "--bootstrap-servers", settings.kafka.bootstrap_servers,
-        "--home", str(settings.home),
-    ]  # fmt: skip
-    for key, value in settings.kafka.extra.items():
-        command += ["--kafka-option", f"{key}={json.dumps(value)}"]
+    command = _cli(settings)
     command += [
         "produce", stream,
         "--progress", "json",
@@ -128,14 +146,7 @@ class ProducerFeed(param.Parameterized):
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return
-            command = producer_command(
-                self.settings,
-                self.stream,  # type: ignore[arg-type]
-                file=self.file.strip(),
-                speed=self.speed,
-                seed=self.seed,
-                cycles=self.cycles,
-            )
+            command = self.command()
             self._stderr.clear()
             self.summary = None
             self._finished.clear()
@@ -176,6 +187,17 @@ class ProducerFeed(param.Parameterized):
             ]  # fmt: skip
             for reader in self._readers:
                 reader.start()
+
+    def command(self) -> list[str]:
+        """The child's command line, from the current settings."""
+        return producer_command(
+            self.settings,
+            self.stream,  # type: ignore[arg-type]
+            file=self.file.strip(),
+            speed=self.speed,
+            seed=self.seed,
+            cycles=self.cycles,
+        )
 
     def stop(self) -> int | None:
         """Stop the producer cleanly and wait for it; return its exit code.
@@ -222,8 +244,7 @@ class ProducerFeed(param.Parameterized):
                 continue  # not a progress line (a library printed something)
             if event.get("event") == "start":
                 self.param.update(
-                    run_id=event.get("run_id", ""),
-                    message=f"Replaying {event.get('file')} onto {event.get('topic')}",
+                    run_id=event.get("run_id", ""), message=self.started_message(event)
                 )
             elif event.get("event") in ("progress", "summary"):
                 report = ReplayReport.from_json(event)
@@ -236,7 +257,7 @@ class ProducerFeed(param.Parameterized):
                 reader.join(timeout=KILL_GRACE_S)
         code = process.returncode
         if self.summary is not None and code == 0:
-            message = " · ".join(self.summary.summary_lines()[:1])
+            message = self.finished_message(self.summary)
         elif code in (-signal.SIGKILL, -signal.SIGTERM):
             message = f"The {self.stream} producer was killed (signal {-code})."
         else:
@@ -244,6 +265,14 @@ class ProducerFeed(param.Parameterized):
             message = f"The {self.stream} producer exited with code {code}: {detail}"
         self.param.update(running=False, pid=None, exit_code=code, message=message)
         self._finished.set()
+
+    def started_message(self, event: dict[str, Any]) -> str:
+        """What the card says once the child has started (its ``start`` line)."""
+        return f"Replaying {event.get('file')} onto {event.get('topic')}"
+
+    def finished_message(self, summary: ReplayReport) -> str:
+        """What the card says after a clean exit."""
+        return " · ".join(summary.summary_lines()[:1])
 
     def _read_stderr(self, process: subprocess.Popen[str]) -> None:
         assert process.stderr is not None
@@ -268,13 +297,43 @@ class ProducerFeed(param.Parameterized):
             _log.warning("showing producer progress failed: %s", exc)
 
 
+class AgentFeed(ProducerFeed):
+    """``stophacking agent`` on the workbench's own machine, followed like a producer:
+    its rows go to the same process and memory topics, under this machine's id."""
+
+    interval_s = param.Number(default=10.0, bounds=(0.5, None), doc="seconds between samples")
+    machine = param.Integer(default=None, allow_None=True, doc="the id its rows carry")
+
+    def __init__(self, settings: Settings, **params: Any) -> None:
+        super().__init__(settings, "agent", **params)  # type: ignore[arg-type]
+        self.interval_s = settings.agent.interval_s
+        self.message = "Not running: start it to monitor this machine live."
+
+    def command(self) -> list[str]:
+        return agent_command(self.settings, interval_s=self.interval_s)
+
+    def started_message(self, event: dict[str, Any]) -> str:
+        self.machine = event.get("machine")
+        return (
+            f"Sampling this machine (machine {event.get('machine')}) every "
+            f"{self.interval_s:g} s onto {event.get('topic')}; first rows after one interval"
+        )
+
+    def finished_message(self, summary: ReplayReport) -> str:
+        return (
+            f"Stopped after {summary.cycles} intervals: {summary.total_acked:,} of "
+            f"{summary.total_sent:,} rows of machine {self.machine} acknowledged."
+        )
+
+
 class ProducersFeed:
-    """The process and the memory producer of one workbench."""
+    """The process and the memory producer of one workbench, and this machine's agent."""
 
     def __init__(self, settings: Settings) -> None:
         self.by_stream: dict[str, ProducerFeed] = {
             stream: ProducerFeed(settings, stream) for stream in STREAMS
         }
+        self.agent = AgentFeed(settings)
 
     @property
     def process(self) -> ProducerFeed:
@@ -285,10 +344,12 @@ class ProducersFeed:
         return self.by_stream["memory"]
 
     def stop_all(self) -> None:
-        """Stop every running producer and wait for them (in parallel: each may flush)."""
+        """Stop every running producer and the agent, and wait for them (in parallel: each
+        may flush)."""
+        feeds = {**self.by_stream, "agent": self.agent}
         stoppers = [
-            threading.Thread(target=feed.stop, name=f"stop-{stream}-producer")
-            for stream, feed in self.by_stream.items()
+            threading.Thread(target=feed.stop, name=f"stop-{name}-producer")
+            for name, feed in feeds.items()
         ]
         for stopper in stoppers:
             stopper.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from workbench.feeds.producers import ProducerFeed, ProducersFeed
+from workbench.feeds.producers import AgentFeed, ProducerFeed, ProducersFeed
 from workbench.feeds.worker import submit
 from workbench.tabs.status import producer_failed
 
@@ -28,11 +28,16 @@ def records_table(sent: dict[str, int], acked: dict[str, int]) -> pd.DataFrame:
 
 
 def _status(
-    running: bool, pid: int | None, cycles: int, message: str, exit_code: int | None
+    running: bool,
+    pid: int | None,
+    cycles: int,
+    message: str,
+    exit_code: int | None,
+    unit: str = "cycles",
 ) -> str:
     if not running and producer_failed(exit_code):
         return "**Failed**"  # the message is in the alert below
-    state = f"Running (pid {pid}), {cycles} cycles" if running else "Stopped"
+    state = f"Running (pid {pid}), {cycles} {unit}" if running else "Stopped"
     return f"**{state}**\n\n{message}"
 
 
@@ -114,6 +119,66 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
     )
 
 
+def agent_card(feed: AgentFeed) -> pn.Card:
+    """This machine, live: start and stop ``stophacking agent``, its rows acknowledged."""
+    interval = pn.widgets.FloatInput.from_param(
+        feed.param.interval_s, label="Interval, s", step=1.0, width=120
+    )
+    start = pn.widgets.Button(label="Start", color="success", width=100)
+    stop = pn.widgets.Button(label="Stop", color="danger", width=100)
+
+    # Starting spawns a process and stopping waits for it: keep both off the event loop.
+    def on_start(_event: object) -> None:
+        submit(feed.start)
+
+    def on_stop(_event: object) -> None:
+        submit(feed.stop)
+
+    start.on_click(on_start)
+    stop.on_click(on_stop)
+    start.disabled = feed.param.running
+    stop.disabled = feed.param.running.rx.not_()
+    interval.disabled = feed.param.running
+    numbers = pn.Row(
+        pn.indicators.Number(
+            label="rows acknowledged", value=feed.param.total_acked, format="{value:,}",
+            font_size="28pt", title_size="10pt",
+        ),
+        pn.indicators.Number(
+            label="rows dropped (Kafka away)", value=feed.param.errors, font_size="28pt",
+            title_size="10pt", colors=[(0.5, "green"), (1e12, "red")],
+        ),
+    )  # fmt: skip
+    return pn.Card(
+        pn.pane.Markdown(
+            "Publish **this machine's** processes every interval, as atop's process and "
+            "memory rows, beside or instead of the replayed ones (docs/agent.md). The "
+            "live tabs and the detector show it under its machine id."
+        ),
+        pn.Row(interval, start, stop),
+        pn.pane.Markdown(
+            pn.bind(
+                _status,
+                feed.param.running,
+                feed.param.pid,
+                feed.param.cycles_done,
+                feed.param.message,
+                feed.param.exit_code,
+                unit="intervals",
+            )
+        ),
+        pn.pane.Alert(
+            feed.param.message,
+            alert_type="danger",
+            visible=pn.bind(producer_failed, feed.param.exit_code),
+        ),
+        numbers,
+        title="This machine, live (agent)",
+        collapsible=False,
+        sizing_mode="stretch_width",
+    )
+
+
 def producers_tab(feeds: ProducersFeed) -> pn.viewable.Viewable:
     """The Producers tab's content (displayable in Jupyter too)."""
     return pn.Column(
@@ -126,6 +191,7 @@ def producers_tab(feeds: ProducersFeed) -> pn.viewable.Viewable:
             producer_card(feeds.memory),
             sizing_mode="stretch_width",
         ),
+        agent_card(feeds.agent),
         name="Producers",
         sizing_mode="stretch_width",
     )

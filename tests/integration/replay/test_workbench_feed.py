@@ -82,3 +82,25 @@ def test_a_producer_that_fails_says_why(broker_settings: Settings, tmp_path: Pat
     assert feed.wait(timeout_s=60) is None
     assert feed.exit_code == 2
     assert "bad.csv, line 1: missing column(s) PID" in feed.message
+
+
+def test_the_agent_feed_publishes_this_machine_and_stops_cleanly(
+    broker_settings: Settings, topic_factory, consume
+) -> None:  # type: ignore[no-untyped-def]
+    process_topic, memory_topic = topic_factory("agent-p"), topic_factory("agent-m")
+    settings = replace(
+        broker_settings,
+        {"kafka.topics.process": process_topic, "kafka.topics.memory": memory_topic},
+    )
+    state = WorkbenchState(settings)
+    feed = state.producers.agent
+    feed.interval_s = 1.0
+    feed.start()
+    wait_for(lambda: feed.cycles_done >= 2 and feed.total_acked > 0, timeout_s=90)
+    assert feed.machine is not None and "Sampling this machine" in feed.message
+    assert list(feed.acked_per_machine) == [str(feed.machine)]
+    state.producers.stop_all()  # what the workbench does at shutdown
+    assert (feed.running, feed.exit_code) == (False, 0), feed.message
+    assert feed.message.startswith("Stopped after")
+    records = consume(process_topic, 1)
+    assert {key.decode() for key, _ in records} == {str(feed.machine)}

@@ -86,10 +86,29 @@ def test_tab_renders_and_follows_the_feed(wb_settings: Settings) -> None:
     assert [f.to_dict("list") for f in frames] == [
         {"machine": ["4", "6"], "sent": [30, 20], "acknowledged": [30, 19]}
     ]
-    process_card, memory_card = tab.select(pn.Card)
+    process_card, memory_card, agent_card = tab.select(pn.Card)
     numbers = {n.label: n.value for n in process_card.select(pn.indicators.Number)}
     assert numbers == {"records acknowledged": 49, "records/s": 0.0, "errors": 0}
     assert {n.value for n in memory_card.select(pn.indicators.Number)} == {0}
+    assert agent_card.title == "This machine, live (agent)"
+
+
+def test_the_agent_card_follows_its_feed(wb_settings: Settings) -> None:
+    feeds = ProducersFeed(wb_settings)
+    tab = producers_tab(feeds)
+    tab.get_root(Document(), Comm())
+    agent_card = tab.select(pn.Card)[-1]
+    feeds.agent.machine = 30362
+    feeds.agent.param.update(running=True, pid=4321)
+    feeds.agent._show(
+        ReplayReport("agent", "p + m", "r", "this machine (live)", 3, {30362: 600}, {30362: 580})
+    )
+    numbers = {n.label: n.value for n in agent_card.select(pn.indicators.Number)}
+    assert numbers == {"rows acknowledged": 580, "rows dropped (Kafka away)": 0}
+    status = [str(m.object) for m in agent_card.select(pn.pane.Markdown)]
+    assert any("Running (pid 4321), 3 intervals" in text for text in status)
+    start, stop = (b for b in agent_card.select(pn.widgets.Button))
+    assert (start.disabled, stop.disabled) == (True, False)
 
 
 def test_stopping_a_feed_that_never_started_is_harmless(wb_settings: Settings) -> None:
