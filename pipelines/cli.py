@@ -55,6 +55,12 @@ def with_overrides(ctx: click.Context, overrides: dict[str, Any]) -> Settings:
 )
 @click.option("--spark-master", metavar="URL", help="Spark master (env STOPHACKING_SPARK__MASTER).")
 @click.option("--home", type=click.Path(file_okay=False), help="State folder (jars, broker, data).")
+@click.option(
+    "--verbose",
+    is_flag=True,
+    default=None,
+    help="Show Spark's own output on the console (default: in <home>/logs/spark.log).",
+)
 @click.version_option(package_name="stophacking")
 @click.pass_context
 def main(
@@ -63,11 +69,13 @@ def main(
     kafka_options: tuple[str, ...],
     spark_master: str | None,
     home: str | None,
+    verbose: bool | None,
 ) -> None:
     """StopHacking: real-time intrusion detection on Kafka and Spark."""
     overrides: dict[str, Any] = {
         "kafka.bootstrap_servers": bootstrap_servers,
         "spark.master": spark_master,
+        "spark.verbose": verbose,
         "home": home,
     }
     settings = load_settings(overrides)

@@ -93,6 +93,12 @@ class SparkSettings(_Frozen):
         "caller's group reach only Python, which stops Spark in order (the workbench "
         "server turns it on)",
     )
+    verbose: bool = Field(
+        default=False,
+        description="show Spark's own output (log lines, warnings, stage progress) on the "
+        "console; by default it goes to <home>/logs/spark.log and the console shows only "
+        "the project's lines",
+    )
     extra: dict[str, str] = Field(default_factory=dict, description="raw spark.* keys")
 
 

@@ -8,6 +8,7 @@ beyond pyspark's own are kept, so no second Hadoop or Scala lands on the classpa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +19,9 @@ from pyspark.sql import SparkSession
 from pipelines.config import Settings
 from pipelines.errors import MissingToolError
 from pipelines.maven import Artifact, resolve_jars
+
+SPARK_LOG = "spark.log"
+"""Spark's own output, under ``<home>/logs/`` (see :func:`launch_jvm`)."""
 
 CONNECTOR_EXTRA_ARTIFACT_IDS = (
     "spark-sql-kafka-0-10_{scala}",
@@ -87,12 +91,21 @@ def build_spark_session(
         # 3.5 s and a 1 MB plan with it off). No rule the detector relies on needs it.
         "spark.sql.constraintPropagation.enabled": "false",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+        # Our own progress lines say what runs; Spark's stage bars would interleave them.
+        "spark.ui.showConsoleProgress": "false",
     }
     if with_kafka:
         options["spark.jars"] = ",".join(str(p) for p in resolve_connector_jars(settings))
     options.update(spark_settings.extra)
-    if spark_settings.own_process_group:
-        launch_jvm_in_own_session(options)
+    if options["spark.master"].startswith("local"):
+        # Spark warns at start that the host name resolves to a loopback address unless
+        # told which address to use; local mode uses loopback on purpose.
+        os.environ.setdefault("SPARK_LOCAL_IP", options["spark.driver.host"])
+    launch_jvm(
+        options,
+        own_session=spark_settings.own_process_group,
+        log_file=None if spark_settings.verbose else spark_log_path(settings),
+    )
     builder = SparkSession.builder
     for key, value in options.items():
         builder = builder.config(key, value)
@@ -101,21 +114,34 @@ def build_spark_session(
     return session
 
 
-def launch_jvm_in_own_session(options: dict[str, str]) -> bool:
-    """Launch PySpark's gateway JVM in a session (and process group) of its own.
+def spark_log_path(settings: Settings) -> Path:
+    """Where Spark's own output goes unless ``spark.verbose`` is set."""
+    return settings.home / "logs" / SPARK_LOG
 
-    A signal sent to the caller's process group (Ctrl-C in a terminal, SIGTERM from a
-    service manager or ``kill -- -PGID``) then reaches only Python, which stops the
-    streaming queries and the JVM in order, instead of the JVM dying under running
-    micro-batches. The JVM is still a child of this process and still exits when this
-    process does (PySpark's gateway ends when its stdin closes).
+
+def launch_jvm(options: dict[str, str], *, own_session: bool, log_file: Path | None) -> bool:
+    """Launch PySpark's gateway JVM, its output in a log file, maybe in its own session.
+
+    With ``log_file``, everything the JVM prints (log4j's lines, its start-up notes, a
+    native library that fails to load) is appended there instead of the console, so a
+    command shows only the project's own lines. With ``own_session``, a signal sent to
+    the caller's process group (Ctrl-C in a terminal, SIGTERM from a service manager or
+    ``kill -- -PGID``) reaches only Python, which stops the streaming queries and the
+    JVM in order, instead of the JVM dying under running micro-batches. The JVM is still
+    a child of this process and still exits when this process does (PySpark's gateway
+    ends when its stdin closes).
 
     Args:
         options: the ``spark.*`` settings the JVM must start with (driver memory, jars).
+        own_session: start the JVM in a session (and process group) of its own.
+        log_file: append the JVM's stdout and stderr here (None: inherit the console).
 
     Returns:
         True when it launched the JVM; False when a JVM is already there (launched or
         attached), which is then left as it is.
+
+    Raises:
+        MissingToolError: the JVM did not start (the message names the log file).
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
@@ -125,7 +151,17 @@ def launch_jvm_in_own_session(options: dict[str, str]) -> bool:
             return False
         conf = SparkConf(loadDefaults=False)  # no JVM yet: a plain Python map
         conf.setAll(list(options.items()))
-        gateway = launch_gateway(conf, popen_kwargs={"start_new_session": True})
+        popen_kwargs: dict[str, object] = {"start_new_session": own_session}
+        with contextlib.ExitStack() as stack:
+            if log_file is not None:
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                sink = stack.enter_context(log_file.open("ab"))  # the JVM keeps its own copy
+                popen_kwargs.update(stdout=sink, stderr=sink)
+            try:
+                gateway = launch_gateway(conf, popen_kwargs=popen_kwargs)
+            except Exception as exc:  # pyspark raises a bare exception when java dies
+                where = f"; its output is in {log_file}" if log_file else ""
+                raise MissingToolError(f"Spark's JVM did not start ({exc}){where}") from exc
         SparkContext._gateway = gateway
         SparkContext._jvm = gateway.jvm
     return True

@@ -1,4 +1,5 @@
-"""The Producers tab in a real browser: start a producer, see records per machine, stop it.
+"""The Producers tab in a real browser: start a producer, see records per machine, stop it;
+start this machine's agent, see its rows acknowledged, stop it.
 
 Its own workbench server (the shared browser module is being extended by others),
 pointed at the test broker and at a topic of its own; the producer replays the
@@ -21,6 +22,7 @@ from tests.e2e.workbench_server import served_workbench
 
 pytestmark = pytest.mark.e2e
 TOPIC = f"test.browser.process.{uuid.uuid4().hex[:8]}"
+MEMORY_TOPIC = f"test.browser.memory.{uuid.uuid4().hex[:8]}"
 CLEAN_SUMMARY = re.compile(r"process producer: [1-9]\d* cycles, (\d+) of \1 records acknowledged")
 
 
@@ -33,7 +35,11 @@ def workbench_url(
     # The demo data is generated on first use; do it here, not inside the timed steps.
     ensure_demo_data(broker_settings)
     log = tmp_path_factory.mktemp("workbench-producers") / "panel-serve.log"
-    env = {"STOPHACKING_KAFKA__TOPICS__PROCESS": TOPIC}
+    env = {
+        "STOPHACKING_KAFKA__TOPICS__PROCESS": TOPIC,
+        "STOPHACKING_KAFKA__TOPICS__MEMORY": MEMORY_TOPIC,
+        "STOPHACKING_AGENT__INTERVAL_S": "1",  # the agent card's default interval
+    }
     with served_workbench(broker_settings, free_port(), log, extra_env=env) as url:
         yield url
 
@@ -64,3 +70,34 @@ def test_start_shows_records_per_machine_and_stop_ends_cleanly(
 
     end = kafka_io.topic_end_offsets(broker_settings.kafka, TOPIC)
     assert sum(end.values()) > 0, "the producer wrote to its topic"
+
+
+AGENT_SUMMARY = re.compile(r"Stopped after [1-9]\d* intervals: ([\d,]+) of \1 rows of machine \d+")
+
+
+def test_the_agent_card_publishes_this_machine_and_stops_cleanly(
+    browser, workbench_url: str, broker_settings: Settings, screenshots_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    page = context.new_page()
+    page.goto(workbench_url, wait_until="domcontentloaded")
+    page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
+    page.locator(".bk-tab", has_text="Producers").first.click()
+    page.get_by_text("This machine, live (agent)").first.wait_for(timeout=60_000)
+
+    page.get_by_role("button", name="Start", exact=True).last.click()  # the agent card's
+    page.get_by_text(re.compile(r"Sampling this machine \(machine \d+\) every 1 s")).first.wait_for(
+        timeout=60_000
+    )
+    page.get_by_text(re.compile(r"Running \(pid \d+\), [2-9]\d* intervals")).first.wait_for(
+        timeout=60_000
+    )
+    page.screenshot(path=str(screenshots_dir / "producers-agent-running.png"), full_page=True)
+
+    page.get_by_role("button", name="Stop", exact=True).last.click()
+    page.get_by_text(AGENT_SUMMARY).first.wait_for(timeout=60_000)
+    context.close()
+
+    # No producer writes the memory topic here: what it holds is the agent's.
+    end = kafka_io.topic_end_offsets(broker_settings.kafka, MEMORY_TOPIC)
+    assert sum(end.values()) > 0, "the agent wrote this machine's memory rows"

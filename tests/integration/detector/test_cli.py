@@ -108,3 +108,9 @@ def test_detect_prints_a_status_line_per_batch_and_stops_cleanly_on_ctrl_c(
         status,
     ), status
     assert seen[-1].strip() == "detector stopped"
+    # Only our own lines on the console; Spark's own output is in the home's log file.
+    console = (tmp_path / "stderr.txt").read_text() + "".join(seen)
+    spark_noise = ("log4j", "WARN ", "[Stage", "netlib", "loopback", "NativeCodeLoader")
+    assert not [marker for marker in spark_noise if marker in console], console[-2000:]
+    spark_log = (tmp_path / "logs" / "spark.log").read_text()
+    assert "log4j" in spark_log and "WARN" in spark_log
