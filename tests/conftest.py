@@ -9,6 +9,9 @@
 - ``shared_dir``: the ``../shared`` reference folder named by ``STOPHACKING_SHARED_DIR``.
 
 A missing broker, JVM or Maven fails the run: integration tests never skip.
+
+Every test is marked by its folder (``unit``, ``integration``, ``e2e``), so each tier runs
+alone: ``pytest -m unit`` starts no broker and no JVM.
 """
 
 from __future__ import annotations
@@ -30,6 +33,18 @@ from pipelines.config import (
     load_settings,
     replace,
 )
+
+TIERS = ("unit", "integration", "e2e")
+"""The test folders, each a pytest marker of the same name (pyproject.toml)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the tier of the folder it lives in."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 def free_port() -> int:

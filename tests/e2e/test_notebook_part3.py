@@ -23,7 +23,6 @@ from pipelines.config import PROJECT_ROOT, Settings, replace
 from pipelines.data.demo import ensure_demo_data
 from pipelines.schema.columns import STREAMS
 
-pytestmark = pytest.mark.e2e
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Real time stream processing with Kafka - Part 3.ipynb"
 MACHINES = {4, 5, 6, 7, 8}
 """The generated data's machines."""

@@ -12,7 +12,6 @@ from nbclient import NotebookClient
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.training.card import MODEL_FOLDER_NAMES, read_card
 
-pytestmark = pytest.mark.e2e
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Model training and evaluation.ipynb"
 
 

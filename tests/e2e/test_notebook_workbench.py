@@ -16,7 +16,6 @@ from nbclient import NotebookClient
 
 from pipelines.config import PROJECT_ROOT, Settings, replace
 
-pytestmark = pytest.mark.e2e
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Workbench in Jupyter.ipynb"
 TABS = ("Broker", "Producers", "Process", "Memory", "Detection", "Models", "Health")
 RICH = ("display_data", "execute_result")

@@ -21,7 +21,6 @@ from nbclient import NotebookClient
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
 
-pytestmark = pytest.mark.e2e
 NOTEBOOKS = {
     "process": "Real time stream processing with Kafka - Part 2.1 - Process Event Consumer.ipynb",
     "memory": "Real time stream processing with Kafka - Part 2.2 - Memory Event Consumer.ipynb",

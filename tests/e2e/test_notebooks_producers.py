@@ -19,7 +19,6 @@ from nbclient import NotebookClient
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
 
-pytestmark = pytest.mark.e2e
 NOTEBOOKS = {
     "process": "Real time stream processing with Kafka - Part 1.1 - Process Event Producer.ipynb",
     "memory": "Real time stream processing with Kafka - Part 1.2 - Memory Event Producer.ipynb",

@@ -17,8 +17,6 @@ from pipelines.config import Settings, replace
 from tests.conftest import free_port
 from tests.e2e.workbench_server import served_workbench
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def away_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:

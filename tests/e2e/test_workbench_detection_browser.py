@@ -46,8 +46,6 @@ from tests.conftest import free_port
 from tests.e2e.conftest import SCREENSHOTS, charts_show_data
 from tests.e2e.workbench_server import served_workbench
 
-pytestmark = pytest.mark.e2e
-
 MACHINES = (4, 5, 7)
 ROWS_PER_MACHINE = 600
 """Process rows of a full-length host in the generated set (each wraps after ~1 min)."""

@@ -20,7 +20,6 @@ from pipelines.config import Settings
 from tests.conftest import free_port
 from tests.e2e.workbench_server import served_workbench
 
-pytestmark = pytest.mark.e2e
 TOPIC = f"test.browser.process.{uuid.uuid4().hex[:8]}"
 MEMORY_TOPIC = f"test.browser.memory.{uuid.uuid4().hex[:8]}"
 CLEAN_SUMMARY = re.compile(r"process producer: [1-9]\d* cycles, (\d+) of \1 records acknowledged")

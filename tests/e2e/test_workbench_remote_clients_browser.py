@@ -14,8 +14,6 @@ from pipelines.config import Settings
 from tests.conftest import free_port
 from tests.e2e.workbench_server import served_workbench
 
-pytestmark = pytest.mark.e2e
-
 
 def host_address() -> str:
     """A non-loopback IPv4 address of this machine (the one its default route uses)."""

@@ -26,7 +26,6 @@ import pytest
 from pipelines.config import PROJECT_ROOT, Settings, load_settings, replace
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.e2e
 EXIT_TIMEOUT_S = 210.0
 """The detector stops (≤ 60 s), producers flush (≤ 30 s grace each, in parallel), the
 broker stops (≤ 30 s)."""

@@ -3,13 +3,9 @@ intervals, drops the oldest and counts exactly what it lost; it never crashes.""
 
 from __future__ import annotations
 
-import pytest
-
 from pipelines.agent.run import Agent
 from pipelines.config import Settings, replace
 from tests.conftest import free_port
-
-pytestmark = pytest.mark.integration
 
 
 def test_without_a_broker_the_oldest_intervals_are_dropped_and_counted(

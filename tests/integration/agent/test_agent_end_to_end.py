@@ -24,9 +24,7 @@ from pipelines.detector.job import Detector
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.live.pipeline import LiveCounts
 from pipelines.schema.columns import STREAMS, Stream
-from tests.detector_support import wait_until
-
-pytestmark = pytest.mark.integration
+from tests.support.detector import wait_until
 
 MACHINE = 4242
 INTERVALS = 3

@@ -8,13 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from pipelines.agent.exits import ExitWatcher
 from pipelines.agent.fields import Row, interval_rows
 from pipelines.agent.procfs import mem_total_kib, read_all
-
-pytestmark = pytest.mark.integration
 
 
 def _probe(tmp_path: Path, name: str) -> Path:

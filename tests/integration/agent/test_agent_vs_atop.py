@@ -22,8 +22,6 @@ import pytest
 from pipelines.agent.fields import POLICY_NAMES, atop_size, interval_rows
 from pipelines.agent.procfs import mem_total_kib, read_all
 
-pytestmark = pytest.mark.integration
-
 INTERVAL_S = 4
 
 

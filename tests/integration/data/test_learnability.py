@@ -21,8 +21,6 @@ from pipelines.data.csvfile import load_frame
 from pipelines.data.generator import generate
 from pipelines.schema.columns import ATTACK_TYPES, CATEGORICAL, LABEL, NOT_FEATURES, TEXT, Stream
 
-pytestmark = pytest.mark.integration
-
 LABELLED_ROWS = 8000
 SEED = 11
 AUC_RANGE = (0.90, 0.98)

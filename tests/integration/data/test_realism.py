@@ -18,8 +18,6 @@ from pipelines.data.compare import Comparison, compare_files
 from pipelines.data.generator import DEFAULT_SEED, GeneratedFiles, generate
 from pipelines.schema.columns import STREAMING_FILE_NAMES, Stream
 
-pytestmark = pytest.mark.integration
-
 
 def real_file(shared_dir: Path, stream: Stream) -> Path:
     name = STREAMING_FILE_NAMES[stream].replace(".csv", ".sample.csv")

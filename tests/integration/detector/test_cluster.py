@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipelines import kafka_io
@@ -29,13 +29,14 @@ from pipelines.detector.cluster import StandaloneCluster
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
-from tests.detector_support import (
+from tests.support.detector import (
     detect_command,
     detect_env,
     kafka_query_drained,
     live_group_members,
     wait_until,
 )
+from tests.support.detector_outputs import kafka_places
 
 APP_NAME = "stophacking-detector"
 DURATION_S = 400.0
@@ -146,14 +147,6 @@ def test_master_and_worker_are_gone_after_the_cluster_stops(cluster_run: Cluster
     assert cluster_run.left_running == []
 
 
-def _places(df: DataFrame | None) -> list[tuple[int, int]]:
-    if df is None:
-        return []
-    return sorted(
-        (r["offset"], r[T.RECORD_INDEX]) for r in df.select("offset", T.RECORD_INDEX).collect()
-    )
-
-
 @pytest.mark.parametrize("stream", STREAMS)
 def test_the_cluster_outputs_account_for_every_record(
     cluster_run: ClusterRun,
@@ -172,8 +165,8 @@ def test_the_cluster_outputs_account_for_every_record(
     stage = F.col(T.STAGE)
     unparsed = None if quarantine is None else quarantine.filter(stage != T.STAGE_SCORE)
     unscored = None if quarantine is None else quarantine.filter(stage == T.STAGE_SCORE)
-    cleaned = _places(spark.read.parquet(str(out / CLEANED_DIR[stream])))
-    scored = _places(spark.read.parquet(str(out / SCORED_DIR[stream])))
-    assert sorted(cleaned + _places(unparsed)) == produced
-    assert sorted(scored + _places(unscored)) == cleaned
+    cleaned = kafka_places(spark.read.parquet(str(out / CLEANED_DIR[stream])))
+    scored = kafka_places(spark.read.parquet(str(out / SCORED_DIR[stream])))
+    assert sorted(cleaned + kafka_places(unparsed)) == produced
+    assert sorted(scored + kafka_places(unscored)) == cleaned
     assert scored

@@ -36,7 +36,12 @@ from pipelines.detector.scoring import score, split_scorable
 from pipelines.errors import ModelError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMING_COLUMNS, STREAMS, Stream
-from tests.detector_outputs import check_one_alert_per_recomputed_key, same_rows, topic_values
+from tests.support.detector_outputs import (
+    check_one_alert_per_recomputed_key,
+    kafka_places,
+    same_rows,
+    topic_values,
+)
 
 START_TS = 1_700_000_000.0
 CYCLES = 2
@@ -163,12 +168,6 @@ def _read(spark: SparkSession, run: Run, name: str) -> DataFrame:
     return spark.read.parquet(str(run.detector.output_path(name)))
 
 
-def _places(df: DataFrame) -> list[tuple[int, int]]:
-    return sorted(
-        (r["offset"], r["record_index"]) for r in df.select("offset", T.RECORD_INDEX).collect()
-    )
-
-
 def _identities(df: DataFrame) -> list[tuple[str, int, int, int]]:
     return sorted(_identity(r.asDict()) for r in df.select(*IDENTITY_COLUMNS).collect())
 
@@ -187,7 +186,9 @@ def test_every_produced_record_is_quarantined_or_cleaned_once(
     early = quarantine.filter(F.col(T.STAGE).isin(T.STAGE_DECODE, T.STAGE_PARSE))
     cleaned = _read(spark, run, CLEANED_DIR[stream])
     # By Kafka place: produced = parse-quarantined + cleaned, nothing twice.
-    assert sorted((o, i) for o, i, _ in produced) == sorted(_places(early) + _places(cleaned))
+    assert sorted((o, i) for o, i, _ in produced) == sorted(
+        kafka_places(early) + kafka_places(cleaned)
+    )
     # By record identity (run_id, machine, pass, sequence), for every record that has one.
     identified = sorted(
         _identity(r)
@@ -223,7 +224,7 @@ def test_cleaned_records_are_score_quarantined_or_scored_once(
     cleaned = _read(spark, run, CLEANED_DIR[stream])
     scored = _read(spark, run, SCORED_DIR[stream])
     unscorable = _quarantine(spark, run, stream).filter(F.col(T.STAGE) == T.STAGE_SCORE)
-    assert _places(cleaned) == sorted(_places(unscorable) + _places(scored))
+    assert kafka_places(cleaned) == sorted(kafka_places(unscorable) + kafka_places(scored))
     assert scored.count() > 0 and unscorable.count() > 0
 
 

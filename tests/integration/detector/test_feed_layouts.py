@@ -36,7 +36,7 @@ from pipelines.detector.layout import (
 from pipelines.detector.scoring import score, split_scorable
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.schema.spark_clean import clean_columns, read_csv_strings
-from tests.detector_outputs import same_rows
+from tests.support.detector_outputs import kafka_places, same_rows
 
 START_TS = 1_700_000_000
 ROWS_PER_MESSAGE: dict[Stream, int] = {"process": 10, "memory": 12}
@@ -100,11 +100,6 @@ def _read(spark: SparkSession, run: Run, name: str) -> DataFrame:
     return spark.read.parquet(str(run.detector.output_path(name))).drop("batch")
 
 
-def _places(df: DataFrame) -> list[tuple[int, int]]:
-    rows = df.select("offset", T.RECORD_INDEX).collect()
-    return sorted((r["offset"], r[T.RECORD_INDEX]) for r in rows)
-
-
 @pytest.mark.parametrize("stream", STREAMS)
 def test_every_foreign_record_is_scored_once_and_none_is_quarantined(
     foreign_run: Run,
@@ -123,8 +118,8 @@ def test_every_foreign_record_is_scored_once_and_none_is_quarantined(
     cleaned = _read(spark, foreign_run, CLEANED_DIR[stream])
     scored = _read(spark, foreign_run, SCORED_DIR[stream])
     # Identified by where they were read: each Kafka place once, in every output.
-    assert _places(cleaned) == produced
-    assert _places(scored) == produced
+    assert kafka_places(cleaned) == produced
+    assert kafka_places(scored) == produced
     assert scored.filter(F.col("run_id").isNotNull() | F.col("pass").isNotNull()).count() == 0
 
 

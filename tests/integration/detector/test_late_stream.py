@@ -22,7 +22,7 @@ from pipelines.detector.job import Detector
 from pipelines.detector.layout import DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
-from tests.detector_outputs import topic_values
+from tests.support.detector_outputs import topic_values
 
 START_TS = 1_700_000_000
 BEHIND_S = 100

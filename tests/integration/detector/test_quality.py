@@ -48,7 +48,11 @@ from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.plan import CyclePlanner
 from pipelines.replay.rows import load_stream_rows
 from pipelines.schema.columns import STREAMS, Stream
-from tests.detector_outputs import check_one_alert_per_recomputed_key, same_rows, topic_values
+from tests.support.detector_outputs import (
+    check_one_alert_per_recomputed_key,
+    same_rows,
+    topic_values,
+)
 
 SEED = 11
 MACHINES = (4, 5, 7, 8)

@@ -31,7 +31,6 @@ from pipelines.detector.readback import (
     window_counts_frame,
 )
 
-pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 

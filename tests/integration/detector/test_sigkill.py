@@ -49,7 +49,7 @@ from pipelines.detector.layout import (
 )
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
-from tests.detector_support import (
+from tests.support.detector import (
     committed_batches,
     detect_command,
     detect_env,
@@ -57,6 +57,7 @@ from tests.detector_support import (
     live_group_members,
     wait_until,
 )
+from tests.support.detector_outputs import kafka_places
 
 TRIGGER_S = 1.0
 REPLAY_RULES = {
@@ -337,13 +338,6 @@ def _read(spark: SparkSession, folder: Path) -> DataFrame | None:
     return spark.read.parquet(str(folder)) if folder.is_dir() else None
 
 
-def _places(df: DataFrame | None) -> list[PlaceKey]:
-    if df is None:
-        return []
-    rows = df.select("offset", T.RECORD_INDEX).collect()
-    return sorted((r["offset"], r[T.RECORD_INDEX]) for r in rows)
-
-
 def test_the_first_detector_died_of_sigkill_while_records_kept_arriving(
     killed_run: KilledRun,
 ) -> None:
@@ -379,10 +373,10 @@ def test_every_record_is_cleaned_or_quarantined_and_scored_exactly_once(
     stage = F.col(T.STAGE)
     unparsed = None if quarantine is None else quarantine.filter(stage != T.STAGE_SCORE)
     unscored = None if quarantine is None else quarantine.filter(stage == T.STAGE_SCORE)
-    cleaned = _places(_read(spark, out / CLEANED_DIR[stream]))
-    scored = _places(_read(spark, out / SCORED_DIR[stream]))
-    assert sorted(cleaned + _places(unparsed)) == produced
-    assert sorted(scored + _places(unscored)) == cleaned
+    cleaned = kafka_places(_read(spark, out / CLEANED_DIR[stream]))
+    scored = kafka_places(_read(spark, out / SCORED_DIR[stream]))
+    assert sorted(cleaned + kafka_places(unparsed)) == produced
+    assert sorted(scored + kafka_places(unscored)) == cleaned
     assert len(set(scored)) == len(scored) > 0
 
 
@@ -400,7 +394,7 @@ def test_the_attack_topic_holds_every_scored_attack_at_least_once(
     )
     scored = _read(spark, killed_run.output_dir / SCORED_DIR[stream])
     assert scored is not None
-    attacks = _places(scored.filter(F.col("prediction") == 1.0))
+    attacks = kafka_places(scored.filter(F.col("prediction") == 1.0))
     assert set(published) == set(attacks)
     repeated = sum(n - 1 for n in published.values())
     print(f"{stream}: {len(attacks)} attacks scored, {repeated} published twice by a re-run batch")

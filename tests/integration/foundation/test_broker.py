@@ -14,25 +14,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipelines import kafka_io
 from pipelines.broker import EmbeddedBroker, broker_for_run
-from pipelines.config import Settings, replace
+from pipelines.config import Settings
 from pipelines.errors import BrokerStartError
-from tests.conftest import free_port
-
-
-@pytest.fixture
-def own_broker_settings(settings: Settings, tmp_path: Path) -> Settings:
-    """A second, private broker (this module restarts it; the session broker stays up)."""
-    port, controller = free_port(), free_port()
-    return replace(
-        settings,
-        {
-            "home": str(tmp_path / "home"),
-            "jars_cache": str(settings.jars_dir),
-            "broker.port": port,
-            "broker.controller_port": controller,
-            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
-        },
-    )
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

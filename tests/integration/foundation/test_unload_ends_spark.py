@@ -17,8 +17,6 @@ import pytest
 
 from pipelines.config import PROJECT_ROOT, Settings
 
-pytestmark = pytest.mark.integration
-
 CHILD = """
 import os
 from pyspark import SparkContext

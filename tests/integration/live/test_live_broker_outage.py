@@ -7,46 +7,15 @@ ports (storage kept across stop/start) instead of the session's.
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from kafka import KafkaProducer
 
 from pipelines import kafka_io
 from pipelines.broker import EmbeddedBroker
-from pipelines.config import Settings, replace
+from pipelines.config import Settings
 from pipelines.live.pipeline import LiveCounts
-
-pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def own_broker(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, EmbeddedBroker]]:
-    port = free_port()
-    own = replace(
-        settings,
-        {
-            "home": str(tmp_path / "home"),
-            "broker.port": port,
-            "broker.controller_port": free_port(),
-            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
-        },
-    )
-    broker = EmbeddedBroker(own)
-    broker.start()
-    try:
-        yield own, broker
-    finally:
-        broker.stop()
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -15,14 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pytest
 from kafka import KafkaProducer
 
 from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.live.pipeline import COUNT, MACHINE, TIME, LiveCounts
-
-pytestmark = pytest.mark.integration
 
 WINDOW_S = 10.0
 SAMPLE_S = 1.0

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import holoviews as hv
 import panel as pn
-import pytest
 from bokeh.document import Document
 from kafka import KafkaProducer
 from pyviz_comms import Comm
@@ -17,8 +16,6 @@ from pipelines import kafka_io
 from pipelines.config import Settings, replace
 from workbench.feeds import WorkbenchState
 from workbench.tabs.live import live_tab
-
-pytestmark = pytest.mark.integration
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

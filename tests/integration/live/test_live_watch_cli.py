@@ -11,13 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.image
-import pytest
 from kafka import KafkaProducer
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
-
-pytestmark = pytest.mark.integration
 
 
 def keep_sending(settings: Settings, topic: str, stop: threading.Event) -> None:

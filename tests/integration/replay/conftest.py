@@ -1,6 +1,6 @@
 """Producer test helpers: reading a topic back.
 
-The CSV writer shared with the unit tests lives in ``tests/replay_support.py``.
+The CSV writer shared with the unit tests lives in ``tests/support/replay.py``.
 """
 
 from __future__ import annotations

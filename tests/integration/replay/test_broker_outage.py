@@ -6,49 +6,16 @@ free ports (storage kept across stop/start) instead of the session's.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from pathlib import Path
 
-import pytest
-
-from pipelines.broker import EmbeddedBroker
-from pipelines.config import Settings, replace
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
-from tests.replay_support import planned_identities, write_streaming_csv
+from tests.support.replay import planned_identities, write_streaming_csv
 
-pytestmark = pytest.mark.integration
 OUTAGE_S = 4.0
 CYCLES = 24
 SPEED = 10.0  # a process cycle every 0.5 s: the run spans the outage and the restart
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def own_broker(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = free_port()
-    own = replace(
-        settings,
-        {
-            "home": str(tmp_path / "home"),
-            "broker.port": port,
-            "broker.controller_port": free_port(),
-            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
-        },
-    )
-    broker = EmbeddedBroker(own)
-    broker.start()
-    try:
-        yield own, broker
-    finally:
-        broker.stop()
 
 
 def test_a_short_outage_loses_and_duplicates_nothing(own_broker, consume_from, tmp_path) -> None:  # type: ignore[no-untyped-def]

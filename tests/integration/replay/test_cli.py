@@ -12,12 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from pipelines.config import PROJECT_ROOT, Settings
-from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
-
-pytestmark = pytest.mark.integration
+from tests.support.replay import ROWS_PER_MACHINE, write_streaming_csv
 
 
 def cli(settings: Settings, *args: str) -> list[str]:

@@ -13,9 +13,8 @@ from pipelines.errors import ConfigError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
 from pipelines.replay.rows import load_stream_rows
-from tests.replay_support import ROWS_PER_MACHINE, planned_identities, write_streaming_csv
+from tests.support.replay import ROWS_PER_MACHINE, planned_identities, write_streaming_csv
 
-pytestmark = pytest.mark.integration
 START_TS = 1_700_000_000.0
 SEED = 42
 

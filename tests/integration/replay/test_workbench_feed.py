@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import Settings, replace
-from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
+from tests.support.replay import ROWS_PER_MACHINE, write_streaming_csv
 from workbench.feeds import WorkbenchState
 from workbench.feeds.producers import ProducerFeed
-
-pytestmark = pytest.mark.integration
 
 
 def wait_for(condition, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]

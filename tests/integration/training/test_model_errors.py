@@ -13,7 +13,7 @@ from pipelines.detector.scoring import check_compatible, load_pipeline_model, sp
 from pipelines.errors import ModelError
 from pipelines.schema.spark_clean import typed_schema
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("spark")]
+pytestmark = pytest.mark.usefixtures("spark")
 
 
 def provided(shared_dir: Path, stream: str) -> Path:

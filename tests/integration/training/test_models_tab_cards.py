@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import panel as pn
-import pytest
 from bokeh.document import Document
 from pyviz_comms import Comm
 
 from pipelines.config import Settings, replace
 from workbench.feeds.models import ModelsFeed
 from workbench.tabs.models import model_card_view, models_tab
-
-pytestmark = pytest.mark.integration
 
 
 def test_card_view_shows_metrics_and_both_curves(trained, settings: Settings) -> None:  # type: ignore[no-untyped-def]

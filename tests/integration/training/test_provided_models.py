@@ -27,8 +27,6 @@ from pipelines.detector.scoring import (
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.schema.spark_clean import PARSE_ERROR, clean_columns, read_csv_strings
 
-pytestmark = pytest.mark.integration
-
 PROVIDED_INPUTS = {
     "process": [
         "POLI", "Status", "State", "CMD", "PID", "TRUN", "TSLPI", "TSLPU", "NICE", "PRI",

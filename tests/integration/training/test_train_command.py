@@ -20,7 +20,6 @@ from pipelines.schema.columns import LABEL, NOT_FEATURES, STREAMS, Stream
 from pipelines.training.card import CARD_MARKDOWN, MODEL_FOLDER_NAMES, PR_PNG, ROC_PNG, read_card
 from pipelines.training.trainer import ensure_models, missing_models, read_labelled, split_rows
 
-pytestmark = pytest.mark.integration
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

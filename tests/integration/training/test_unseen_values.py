@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-import pytest
 from pyspark.ml.feature import StringIndexerModel
 
 from pipelines.detector.scoring import (
@@ -17,7 +16,6 @@ from pipelines.detector.scoring import (
 from pipelines.schema.spark_clean import typed_schema
 from pipelines.training.card import MODEL_FOLDER_NAMES
 
-pytestmark = pytest.mark.integration
 NEW_CMD = "zq-never-seen:1"
 NEW_STATUS = "QX"
 

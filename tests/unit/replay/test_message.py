@@ -8,7 +8,7 @@ from pathlib import Path
 from pipelines.replay.message import decode_value, encode_key, encode_value
 from pipelines.replay.rows import load_stream_rows
 from pipelines.schema.columns import MEMORY_COLUMNS
-from tests.replay_support import write_streaming_csv
+from tests.support.replay import write_streaming_csv
 
 
 def test_value_has_every_column_then_ts_run_id_and_pass(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pipelines.errors import ParseError
 from pipelines.replay.rows import encode_field, load_stream_rows
 from pipelines.schema.columns import MEMORY_COLUMNS, PROCESS_COLUMNS
-from tests.replay_support import ROWS_PER_MACHINE, write_streaming_csv
+from tests.support.replay import ROWS_PER_MACHINE, write_streaming_csv
 
 
 @pytest.mark.parametrize(

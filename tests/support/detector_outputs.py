@@ -55,3 +55,12 @@ def check_one_alert_per_recomputed_key(
         assert alert["severity"] in ("low", "medium", "high")
         assert set(alert["model_versions"]) == set(STREAMS)
         assert alert["model_versions"]["process"].startswith("process_pipeline_model uid=")
+
+
+def kafka_places(df: DataFrame | None) -> list[tuple[int, int]]:
+    """Each row's place in its source topic, (offset, index in its message), sorted;
+    ``None`` (an output that was never written) has none."""
+    if df is None:
+        return []
+    rows = df.select("offset", T.RECORD_INDEX).collect()
+    return sorted((r["offset"], r[T.RECORD_INDEX]) for r in rows)
