@@ -106,7 +106,7 @@ def _coerce(value: str) -> Any:
 def setup(ctx: click.Context, no_models: bool) -> None:
     """Resolve the jars from Maven Central (once); train the default models if missing."""
     from pipelines.broker.embedded import resolve_broker_jars
-    from pipelines.detector.session import resolve_connector_jars
+    from pipelines.spark.session import resolve_connector_jars
 
     settings = _settings(ctx)
     broker_jars = resolve_broker_jars(settings)
@@ -441,7 +441,7 @@ def agent(
     import threading
 
     from pipelines.agent.run import Agent, AgentReport
-    from pipelines.replay.console import stop_on_signals
+    from pipelines.signals import stop_on_signals
 
     topics = {"process": process_topic, "memory": memory_topic}
     settings = with_overrides(

@@ -114,7 +114,7 @@ def topic_factory(kafka: KafkaSettings) -> Callable[[str], str]:
 
 @pytest.fixture(scope="session")
 def spark(settings: Settings):  # type: ignore[no-untyped-def]
-    from pipelines.detector.session import build_spark_session
+    from pipelines.spark.session import build_spark_session
 
     session = build_spark_session(settings, app_name="stophacking-tests")
     yield session

@@ -25,7 +25,7 @@ def end_spark_jvm() -> None:
     """
     if "pyspark" not in sys.modules:  # Spark never used: nothing to end, nothing to import
         return
-    from pipelines.detector.jvm import end_launched_jvm
+    from pipelines.spark.jvm import end_launched_jvm
 
     try:
         if end_launched_jvm():

@@ -41,7 +41,7 @@ from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.message import MessageLayout
 from pipelines.replay.rows import load_stream_rows
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
-from pipelines.schema.spark_clean import typed_schema
+from pipelines.spark.clean import typed_schema
 
 DEFAULT_RECORDS_PER_STREAM: Final = 100_000
 DEFAULT_WARMUP_RECORDS: Final = 20_000

@@ -10,7 +10,7 @@ from typing import TextIO
 from pipelines.config import Settings
 from pipelines.demo.run import Demo, DemoOptions
 from pipelines.demo.summary import format_summary
-from pipelines.replay.console import stop_on_signals
+from pipelines.signals import stop_on_signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1

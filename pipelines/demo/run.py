@@ -538,7 +538,7 @@ class Demo:
             steps.append(("detector", self.detector.stop))
         steps += [(f"{stream} live pipeline", live.stop) for stream, live in self.live.items()]
         if spark is not None and self._given_spark is None:
-            from pipelines.detector.jvm import stop_session_and_jvm
+            from pipelines.spark.jvm import stop_session_and_jvm
 
             # Its JVM too: it would otherwise outlive this process by a few seconds.
             steps.append(("Spark session", lambda: stop_session_and_jvm(spark)))

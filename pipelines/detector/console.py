@@ -10,7 +10,7 @@ from pipelines.config import Settings, TopicSettings, without_console_progress
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
 from pipelines.errors import StopHackingError
-from pipelines.replay.console import stop_on_signals
+from pipelines.signals import stop_on_signals
 
 EXIT_OK = 0
 EXIT_QUERY_FAILED = 1

@@ -10,7 +10,7 @@ starts). :class:`IngestWriter` is its ``foreachBatch`` handler. Per micro-batch:
    figures (records, messages, quarantined per stage) are observed during that same
    write (``observe``), so they cost no job of their own;
 3. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``;
-4. the scorable records are scored (:class:`~pipelines.detector.scoring.Scorer`) and
+4. the scorable records are scored (:class:`~pipelines.spark.scoring.Scorer`) and
    written to ``<stream>_scored.parquet/batch=<id>``, the attacks counted during the
    write;
 5. last, the records predicted as attack are published to the stream's attack topic,
@@ -36,8 +36,8 @@ from pyspark.sql import functions as F
 
 from pipelines.detector import transforms as T
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, batch_folder
-from pipelines.detector.scoring import PREDICTION, Scorer
 from pipelines.schema.columns import Stream
+from pipelines.spark.scoring import PREDICTION, Scorer
 
 QUARANTINE_STAGES = (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
 

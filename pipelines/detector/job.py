@@ -61,10 +61,10 @@ from pipelines.detector.layout import (
     DetectorTopics,
 )
 from pipelines.detector.monitor import DetectorMonitor, watermark_of, watermark_seconds
-from pipelines.detector.scoring import Scorer, load_pipeline_model, score
-from pipelines.detector.session import build_spark_session
 from pipelines.errors import ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
+from pipelines.spark.scoring import Scorer, load_pipeline_model, score
+from pipelines.spark.session import build_spark_session
 
 log = logging.getLogger(__name__)
 

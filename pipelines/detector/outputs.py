@@ -22,8 +22,8 @@ from pipelines.detector.layout import (
     SCORED_DIR,
     complete_batches,
 )
-from pipelines.detector.scoring import PREDICTION
 from pipelines.schema.columns import STREAMS, Stream
+from pipelines.spark.scoring import PREDICTION
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from pipelines.detector import transforms as T
 from pipelines.detector.layout import PAIRS_DIR, SCORED_DIR
 from pipelines.detector.outputs import read_batches
-from pipelines.detector.scoring import PREDICTION
 from pipelines.errors import ConfigError, ParseError
 from pipelines.schema.columns import (
     ATTACK_TYPE,
@@ -46,6 +45,7 @@ from pipelines.schema.columns import (
     STREAMS,
     Stream,
 )
+from pipelines.spark.scoring import PREDICTION
 
 LABELS_SUFFIX: Final = ".labels.csv"
 GROUND_TRUTH_SCHEMA: Final = StructType(

@@ -14,7 +14,7 @@ The ingest path of one stream, in order:
    placeholders, NICE restored); a value that does not convert gives a ``reason``
    (stage ``parse``); then ``CMD_PID`` and ``event_time`` (:func:`add_event_columns`).
 3. :func:`flag_unscorable`: rows the model cannot score get a ``reason`` (stage
-   ``score``), using :func:`pipelines.detector.scoring.quarantine_reason`.
+   ``score``), using :func:`pipelines.spark.scoring.quarantine_reason`.
 
 Every record keeps exactly one row from step 1 on, so the three views taken of the
 result, :func:`quarantine_view`, :func:`cleaned_view` and :func:`scorable_view`, account
@@ -47,10 +47,9 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from pipelines.detector.scoring import PREDICTION, quarantine_reason
 from pipelines.schema.columns import IDENTITY_COLUMNS, Stream
 from pipelines.schema.fields import FIELDS, OPTIONAL_FIELD_NAMES, record_fields
-from pipelines.schema.spark_clean import (
+from pipelines.spark.clean import (
     PARSE_ERROR,
     FastPath,
     clean_columns,
@@ -58,6 +57,7 @@ from pipelines.schema.spark_clean import (
     string_schema,
     typed_schema,
 )
+from pipelines.spark.scoring import PREDICTION, quarantine_reason
 
 # -- column names ----------------------------------------------------------------------
 CMD_PID: Final = "CMD_PID"
@@ -185,7 +185,7 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     raw = F.col(RAW_VALUE)
     # First the record typed directly by Spark's JSON reader: for a record whose
     # numbers are JSON numbers (our producers' records) that is all the parsing it
-    # needs (see spark_clean.FastPath). Only the other records are parsed again with an
+    # needs (see pipelines.spark.clean.FastPath). Only the other records are parsed again with an
     # all-string schema, for the text rules. Each parse is a column of its own, computed
     # once per record: written inline, every field would repeat it.
     # A record whose PID is a JSON string (the layout other producers of this feed use:

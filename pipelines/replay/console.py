@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -22,36 +20,13 @@ from pipelines.replay.clock import ClockKind
 from pipelines.replay.message import MessageLayout
 from pipelines.replay.report import ReplayReport
 from pipelines.schema.columns import Stream
+from pipelines.signals import stop_on_signals
 
 ProgressMode = Literal["json", "bar", "none"]
 PROGRESS_MODES: tuple[ProgressMode, ...] = ("json", "bar", "none")
 EXIT_OK = 0
 EXIT_DELIVERY_ERRORS = 1
 """Some records were not acknowledged (the broker went away for too long)."""
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM set ``stop``; a second one interrupts at once.
-
-    The first signal lets the run finish its cycle, send held-back rows and flush;
-    a second means the user does not want to wait for that.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
-        return
-
-    def handle(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _json_line(out: TextIO, payload: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 Derived from the column lists and kind sets of :mod:`pipelines.schema.columns`; the
 Python row parser (:mod:`pipelines.schema.parse`), the Spark expressions
-(:mod:`pipelines.schema.spark_clean`), the CSV loader and the pandas dtypes all read
+(:mod:`pipelines.spark.clean`), the CSV loader and the pandas dtypes all read
 their types from here, so a column's kind is decided once.
 
 Decisions (SPEC §2.1, §2.2, §3):

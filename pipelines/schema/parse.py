@@ -1,7 +1,7 @@
 """Python row parser: raw telemetry values (CSV text or JSON values) → typed rows.
 
 The conversion rules (SPEC §2.1) are written once here as small constants; the Spark
-expressions in :mod:`pipelines.schema.spark_clean` are built from the same constants and
+expressions in :mod:`pipelines.spark.clean` are built from the same constants and
 give identical results (checked on every row of the real sample by the integration tests).
 
 Numbers:

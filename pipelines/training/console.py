@@ -36,7 +36,7 @@ def metrics_table(cards: dict[Stream, ModelCard]) -> str:
 
 def _quiet_spark(settings: Settings) -> Any:
     """A session for training: no Kafka connector, no console progress bars."""
-    from pipelines.detector.session import build_spark_session
+    from pipelines.spark.session import build_spark_session
 
     return build_spark_session(
         without_console_progress(settings),

@@ -18,7 +18,7 @@ Features are every column of the labelled layout except
 
 The assembler uses ``handleInvalid="error"``: rows with missing features are removed
 before training (and counted) and quarantined before scoring
-(:func:`pipelines.detector.scoring.split_scorable`), so a null reaching it is a bug that
+(:func:`pipelines.spark.scoring.split_scorable`), so a null reaching it is a bug that
 must be loud rather than a row that vanishes.
 """
 

@@ -10,7 +10,7 @@ One run per stream:
    the test measures rows the model has not seen verbatim, and the split does not depend
    on Spark's partitioning;
 3. fit every model family on train and keep the one with the best validation AUC;
-4. score the test split with :func:`pipelines.detector.scoring.score` (exactly what the
+4. score the test split with :func:`pipelines.spark.scoring.score` (exactly what the
    detector runs) and compute AUC, precision, recall, F1, the confusion matrix, recall per
    attack type and the ROC/PR curves;
 5. save the ``PipelineModel``, its card and the curve pictures into a temporary folder
@@ -38,7 +38,6 @@ from pyspark.sql import functions as F
 
 from pipelines.config import Settings
 from pipelines.data.csvfile import layout_of_header
-from pipelines.detector import scoring
 from pipelines.errors import ConfigError, ModelError, ParseError
 from pipelines.schema.columns import (
     ATTACK_TYPE,
@@ -48,7 +47,8 @@ from pipelines.schema.columns import (
     STREAMS,
     Stream,
 )
-from pipelines.schema.spark_clean import PARSE_ERROR, clean_columns, read_csv_strings
+from pipelines.spark import scoring
+from pipelines.spark.clean import PARSE_ERROR, clean_columns, read_csv_strings
 from pipelines.training.card import (
     PR_PNG,
     ROC_PNG,
@@ -406,7 +406,7 @@ def train_models(
         seed: split and learner seed.
         families: model families to compare.
         spark: an existing session (default: the process-wide one from
-            :func:`pipelines.detector.session.build_spark_session`).
+            :func:`pipelines.spark.session.build_spark_session`).
         progress: called with a message and the fraction done of the whole run (0–1).
     """
     started = time.perf_counter()
@@ -420,7 +420,7 @@ def train_models(
         for path in paths:
             check_labelled_file(Path(path), stream)
     if spark is None:
-        from pipelines.detector.session import build_spark_session
+        from pipelines.spark.session import build_spark_session
 
         progress("starting Spark", 0.0)
         spark = build_spark_session(settings, app_name=f"{settings.spark.app_name}-training")

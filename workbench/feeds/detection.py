@@ -233,7 +233,7 @@ class DetectionFeed(param.Parameterized):
             detector, self.detector = self.detector, None
             if detector is None:
                 return
-            from pipelines.detector.jvm import stop_session_and_jvm
+            from pipelines.spark.jvm import stop_session_and_jvm
 
             try:
                 detector.stop()

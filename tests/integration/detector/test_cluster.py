@@ -1,7 +1,7 @@
 """``stophacking detect --master spark://…`` on a standalone cluster started on this machine.
 
 A master and one worker (1 core, 1 GB) come from pyspark's installation via
-:class:`~pipelines.detector.cluster.StandaloneCluster`. One replay cycle per stream is
+:class:`~pipelines.spark.cluster.StandaloneCluster`. One replay cycle per stream is
 published first; the detector runs on the cluster, bounded by ``--duration``, and is
 stopped with Ctrl-C as soon as both ingest queries have read their topics to the end
 (seen in the checkpoints). The outputs must account for every record, and the master
@@ -25,10 +25,10 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.detector import transforms as T
-from pipelines.detector.cluster import StandaloneCluster
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
+from pipelines.spark.cluster import StandaloneCluster
 from tests.support.detector import (
     detect_command,
     detect_env,

@@ -32,10 +32,10 @@ from pipelines.detector.layout import (
     SCORED_DIR,
     DetectorTopics,
 )
-from pipelines.detector.scoring import score, split_scorable
 from pipelines.errors import ModelError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMING_COLUMNS, STREAMS, Stream
+from pipelines.spark.scoring import score, split_scorable
 from tests.support.detector_outputs import (
     check_one_alert_per_recomputed_key,
     kafka_places,

@@ -33,9 +33,9 @@ from pipelines.detector.layout import (
     SCORED_DIR,
     DetectorTopics,
 )
-from pipelines.detector.scoring import score, split_scorable
 from pipelines.schema.columns import STREAMS, Stream
-from pipelines.schema.spark_clean import clean_columns, read_csv_strings
+from pipelines.spark.clean import clean_columns, read_csv_strings
+from pipelines.spark.scoring import score, split_scorable
 from tests.support.detector_outputs import kafka_places, same_rows
 
 START_TS = 1_700_000_000

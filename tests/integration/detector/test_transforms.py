@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.detector import transforms as T
-from pipelines.detector.scoring import load_pipeline_model
+from pipelines.spark.scoring import load_pipeline_model
 
 GOOD_PROCESS: dict[str, Any] = {
     "sequence": 1, "machine": 4, "PID": 1442, "TRUN": 0, "TSLPI": 1, "TSLPU": 0,

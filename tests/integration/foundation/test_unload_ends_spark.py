@@ -21,7 +21,7 @@ CHILD = """
 import os
 from pyspark import SparkContext
 from pipelines.config import load_settings
-from pipelines.detector.session import build_spark_session
+from pipelines.spark.session import build_spark_session
 from workbench.app_hooks import on_server_unloaded
 
 spark = build_spark_session(load_settings(), app_name="unload-test-training")

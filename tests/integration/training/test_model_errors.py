@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from pipelines.detector.scoring import check_compatible, load_pipeline_model, split_scorable
 from pipelines.errors import ModelError
-from pipelines.schema.spark_clean import typed_schema
+from pipelines.spark.clean import typed_schema
+from pipelines.spark.scoring import check_compatible, load_pipeline_model, split_scorable
 
 pytestmark = pytest.mark.usefixtures("spark")
 

@@ -15,7 +15,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.detector.scoring import (
+from pipelines.schema.columns import STREAMS, Stream
+from pipelines.spark.clean import PARSE_ERROR, clean_columns, read_csv_strings
+from pipelines.spark.scoring import (
     ATTACK_PROBABILITY,
     PREDICTION,
     QUARANTINE_REASON,
@@ -24,8 +26,6 @@ from pipelines.detector.scoring import (
     score,
     split_scorable,
 )
-from pipelines.schema.columns import STREAMS, Stream
-from pipelines.schema.spark_clean import PARSE_ERROR, clean_columns, read_csv_strings
 
 PROVIDED_INPUTS = {
     "process": [

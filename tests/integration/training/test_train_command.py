@@ -9,14 +9,14 @@ import pytest
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import functions as F
 
-from pipelines.detector.scoring import (
+from pipelines.schema.columns import LABEL, NOT_FEATURES, STREAMS, Stream
+from pipelines.spark.scoring import (
     ATTACK_PROBABILITY,
     PREDICTION,
     load_pipeline_model,
     model_input_columns,
     score,
 )
-from pipelines.schema.columns import LABEL, NOT_FEATURES, STREAMS, Stream
 from pipelines.training.card import CARD_MARKDOWN, MODEL_FOLDER_NAMES, PR_PNG, ROC_PNG, read_card
 from pipelines.training.trainer import ensure_models, missing_models, read_labelled, split_rows
 

@@ -6,14 +6,14 @@ import csv
 
 from pyspark.ml.feature import StringIndexerModel
 
-from pipelines.detector.scoring import (
+from pipelines.spark.clean import typed_schema
+from pipelines.spark.scoring import (
     ATTACK_PROBABILITY,
     PREDICTION,
     load_pipeline_model,
     score,
     split_scorable,
 )
-from pipelines.schema.spark_clean import typed_schema
 from pipelines.training.card import MODEL_FOLDER_NAMES
 
 NEW_CMD = "zq-never-seen:1"

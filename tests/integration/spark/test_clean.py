@@ -24,7 +24,7 @@ from pipelines.errors import ParseError
 from pipelines.schema.columns import STREAMING_COLUMNS, STREAMING_FILE_NAMES, Stream
 from pipelines.schema.fields import layout_fields
 from pipelines.schema.parse import failure_text, parse_row, parse_streaming_row
-from pipelines.schema.spark_clean import (
+from pipelines.spark.clean import (
     PARSE_ERROR,
     clean_columns,
     read_csv_strings,

@@ -11,7 +11,7 @@ reason, never a silent null.
 Where the string columns come from:
 
 - **Kafka JSON** parsed with ``from_json(value, string_schema(stream))``. Checked in
-  ``tests/integration/schema/test_spark_clean.py``: with a ``StringType`` field Spark's
+  ``tests/integration/spark/test_clean.py``: with a ``StringType`` field Spark's
   ``from_json`` (PySpark 4.2) gives a JSON string's text unchanged and a JSON number's
   text as Jackson re-writes it: integers digit for digit (``12345678901234567890123``),
   floats via Java's ``Double.toString`` (``1e-05`` → ``"1.0E-5"``, ``1.0E+2`` →
