@@ -6,11 +6,13 @@ so a fresh checkout has data to replay without any download.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
 from pipelines.config import Settings
 from pipelines.data.generator import DEFAULT_SEED, files_in, generate
+from pipelines.schema.columns import STREAMS, Stream
 
 DEMO_FOLDER: Final = "generated"
 """Sub-folder of ``settings.data_dir`` holding the default generated data."""
@@ -49,3 +51,12 @@ def ensure_demo_data(settings: Settings, *, progress: bool = False) -> Path:
     if not all(path.is_file() for path in wanted):
         generate(folder, seed=DEFAULT_SEED, progress=progress)
     return folder
+
+
+def demo_training_files(
+    settings: Settings, streams: Iterable[Stream] = STREAMS
+) -> dict[Stream, list[Path]]:
+    """The labelled files of the default data set per stream (generated when missing):
+    what training uses when it is given no files of its own."""
+    generated = files_in(ensure_demo_data(settings))
+    return {stream: [generated.labelled(stream)] for stream in streams}

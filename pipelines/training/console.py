@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Settings, without_console_progress
-from pipelines.schema.columns import STREAMS, Stream
+from pipelines.schema.columns import Stream
 from pipelines.training.card import ModelCard
 
 
@@ -106,12 +106,10 @@ def train_command(
     if memory_files:
         files["memory"] = list(memory_files)
     if not files:
-        from pipelines.data.demo import ensure_demo_data
-        from pipelines.data.generator import files_in
+        from pipelines.data.demo import demo_training_files
 
         echo("no files given: training on the generated demo data")
-        generated = files_in(ensure_demo_data(settings))
-        files = {s: [generated.labelled(s)] for s in STREAMS}
+        files = demo_training_files(settings)
     started = time.perf_counter()
 
     def progress(message: str, fraction: float) -> None:

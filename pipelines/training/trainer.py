@@ -485,14 +485,12 @@ def ensure_models(
     if not missing:
         progress("models present", 1.0)
         return paths
-    from pipelines.data.demo import ensure_demo_data
-    from pipelines.data.generator import files_in
+    from pipelines.data.demo import demo_training_files
 
     progress("preparing the generated demo data", 0.0)
-    generated = files_in(ensure_demo_data(settings))
     train_models(
         settings,
-        {s: [generated.labelled(s)] for s in missing},
+        demo_training_files(settings, missing),
         seed=seed,
         spark=spark,
         progress=progress,

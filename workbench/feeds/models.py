@@ -166,12 +166,10 @@ class ModelsFeed(param.Parameterized):
                 if paths:
                     files[stream] = paths
             if not files:
-                from pipelines.data.demo import ensure_demo_data
-                from pipelines.data.generator import files_in
+                from pipelines.data.demo import demo_training_files
 
                 self._on_progress("preparing the generated demo data", 0.0)
-                generated = files_in(ensure_demo_data(self.settings))
-                files = {s: [generated.labelled(s)] for s in STREAMS}
+                files = demo_training_files(self.settings)
             run = train_models(
                 self.settings,
                 files,
