@@ -844,7 +844,7 @@ def bench_all(ctx: click.Context, out: Path, quick: bool) -> None:
     help="Detector ingest micro-batch interval, seconds (default: settings.detector.trigger_s).",
 )
 @click.option(
-    "--home",
+    "--demo-home",
     "demo_home",
     type=click.Path(file_okay=False, path_type=Path),
     help="The demo's state folder (default <home>/demo).",

@@ -268,7 +268,7 @@ def measure_detector_rate(
     if runs < 1:
         raise ConfigError("at least one run is needed")
     if data_dir is None:
-        from pipelines.data.demo import ensure_demo_data
+        from pipelines.data.demo_set import ensure_demo_data
 
         data_dir = ensure_demo_data(settings)
     files = {s: data_dir / STREAMING_FILE_NAMES[s] for s in STREAMS}

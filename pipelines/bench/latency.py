@@ -37,7 +37,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import (
     ALERTS_DIR,
     PAIRS_DIR,
@@ -143,7 +143,7 @@ def scored_latencies(spark: SparkSession, output_dir: Path, since_s: float) -> D
             *[str(root / f"batch={b}") for b in commits]
         )
         sent = scored.select(
-            F.col("batch").cast(IntegerType()), _sent_s(T.KAFKA_TIMESTAMP).alias("sent_s")
+            F.col("batch").cast(IntegerType()), _sent_s(transforms.KAFKA_TIMESTAMP).alias("sent_s")
         )
         parts.append(
             sent.filter(F.col("sent_s") >= since_s)
@@ -158,7 +158,7 @@ def scored_latencies(spark: SparkSession, output_dir: Path, since_s: float) -> D
     return result
 
 
-_ATTACK_SENT = StructType([StructField(T.KAFKA_TIMESTAMP, TimestampType())])
+_ATTACK_SENT = StructType([StructField(transforms.KAFKA_TIMESTAMP, TimestampType())])
 
 
 def counts_latencies(
@@ -201,8 +201,8 @@ def counts_latencies(
             "topic",
             "partition",
             "offset",
-            F.from_json(F.col("value").cast(StringType()), _ATTACK_SENT, T.JSON_OPTIONS)
-            .getField(T.KAFKA_TIMESTAMP)
+            F.from_json(F.col("value").cast(StringType()), _ATTACK_SENT, transforms.JSON_OPTIONS)
+            .getField(transforms.KAFKA_TIMESTAMP)
             .alias("sent"),
         )
         .select("topic", "partition", "offset", _sent_s("sent").alias("sent_s"))
@@ -236,20 +236,21 @@ def alert_latencies(
     if not pair_batches or not alert_batches:
         return empty
     pairs = spark.read.option("basePath", str(pairs_root)).parquet(*map(str, pair_batches))
-    window = F.window(F.col(f"process_{T.EVENT_TIME}"), f"{T.WINDOW_S} seconds")
+    window = F.window(F.col(f"process_{transforms.EVENT_TIME}"), f"{transforms.WINDOW_S} seconds")
     keyed = pairs.select(
         F.col("batch"),
-        *[F.col(k) for k in T.PAIR_KEY_COLUMNS],
-        window.start.alias(T.WINDOW_START),
+        *[F.col(k) for k in transforms.PAIR_KEY_COLUMNS],
+        window.start.alias(transforms.WINDOW_START),
         F.greatest(
-            _sent_s(f"process_{T.KAFKA_TIMESTAMP}"), _sent_s(f"memory_{T.KAFKA_TIMESTAMP}")
+            _sent_s(f"process_{transforms.KAFKA_TIMESTAMP}"),
+            _sent_s(f"memory_{transforms.KAFKA_TIMESTAMP}"),
         ).alias("both_sent_s"),
     )
-    triggers = keyed.groupBy(T.alert_key(keyed).alias("key"), F.col("batch")).agg(
+    triggers = keyed.groupBy(transforms.alert_key(keyed).alias("key"), F.col("batch")).agg(
         F.min("both_sent_s").alias("sent_s")
     )
     alerts = spark.read.option("basePath", str(alerts_root)).parquet(*map(str, alert_batches))
-    raised_in = alerts.select(T.alert_key(alerts).alias("key"), F.col("batch"))
+    raised_in = alerts.select(transforms.alert_key(alerts).alias("key"), F.col("batch"))
     published = (
         spark.read.format("kafka")
         .options(**kafka_options)

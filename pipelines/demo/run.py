@@ -199,7 +199,7 @@ class Demo:
             ModelError: the models are missing and could not be trained.
         """
         from pipelines.broker.embedded import ensure_broker
-        from pipelines.data.demo import ensure_demo_data
+        from pipelines.data.demo_set import ensure_demo_data
         from pipelines.detector.job import Detector
         from pipelines.detector.layout import DetectorTopics
         from pipelines.training.card import missing_models

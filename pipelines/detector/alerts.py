@@ -27,7 +27,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.alert_ledger import AlertLedger
 from pipelines.detector.ingest import write_parquet
 from pipelines.detector.layout import ALERTS_DIR, PAIRS_DIR, complete_batches
@@ -35,15 +35,15 @@ from pipelines.detector.layout import ALERTS_DIR, PAIRS_DIR, complete_batches
 
 def seed_ledger(spark: SparkSession, output_dir: Path) -> AlertLedger:
     """A ledger holding the keys that the complete ``alerts.parquet`` batches raised."""
-    ledger = AlertLedger(pair_tolerance_s=T.PAIR_TOLERANCE_S)
+    ledger = AlertLedger(pair_tolerance_s=transforms.PAIR_TOLERANCE_S)
     root = output_dir / ALERTS_DIR
     done = complete_batches(root)
     if not done:
         return ledger
     raised = spark.read.option("basePath", str(root)).parquet(*map(str, done))
     rows = raised.select(
-        T.alert_key(raised).alias("key"),
-        F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
+        transforms.alert_key(raised).alias("key"),
+        F.unix_seconds(F.col(transforms.WINDOW_END)).alias("end_s"),
         F.col("batch"),
     ).collect()
     ledger.seed((r["key"], float(r["end_s"]), int(r["batch"])) for r in rows)
@@ -92,14 +92,14 @@ class PairsWriter:
         watermark = self.join_watermark_s()
         pairs = batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            groups = T.alert_groups(pairs).persist(StorageLevel.MEMORY_AND_DISK)
+            groups = transforms.alert_groups(pairs).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 # One row per program and window: small enough to decide on the driver.
                 candidates = {
                     r["key"]: float(r["end_s"])
                     for r in groups.select(
-                        T.alert_key(groups).alias("key"),
-                        F.unix_seconds(F.col(T.WINDOW_END)).alias("end_s"),
+                        transforms.alert_key(groups).alias("key"),
+                        F.unix_seconds(F.col(transforms.WINDOW_END)).alias("end_s"),
                     ).collect()
                 }
                 if candidates:  # no group, no pair: nothing to write
@@ -116,12 +116,12 @@ class PairsWriter:
         fresh_keys = self.ledger.fresh(candidates, batch_id)
         if not fresh_keys:
             return
-        fresh = groups.filter(T.alert_key(groups).isin(list(fresh_keys)))
+        fresh = groups.filter(transforms.alert_key(groups).isin(list(fresh_keys)))
         # The batch's own folder, overwritten on a re-run: the record of which keys were
         # alerted, read back into the ledger when the detector starts.
         write_parquet(fresh, self.alerts_root, batch_id)
         (
-            T.alerts_to_kafka(fresh, self.model_versions)
+            transforms.alerts_to_kafka(fresh, self.model_versions)
             .write.format("kafka")
             .options(**self.kafka_options)
             .option("topic", self.alerts_topic)

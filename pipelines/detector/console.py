@@ -44,7 +44,7 @@ def default_ground_truth(settings: Settings) -> Path | None:
     ones (which the producers fill from the demo data unless told otherwise) and the
     demo folder has its side files. Anything else needs ``--ground-truth DIR``.
     """
-    from pipelines.data.demo import demo_folder
+    from pipelines.data.demo_set import demo_folder
     from pipelines.detector.quality import ground_truth_for
     from pipelines.schema.columns import STREAMING_FILE_NAMES
 

@@ -34,12 +34,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, batch_folder
 from pipelines.schema.columns import Stream
 from pipelines.spark.scoring import PREDICTION, Scorer
 
-QUARANTINE_STAGES = (T.STAGE_DECODE, T.STAGE_PARSE, T.STAGE_SCORE)
+QUARANTINE_STAGES = (transforms.STAGE_DECODE, transforms.STAGE_PARSE, transforms.STAGE_SCORE)
 
 
 @dataclass(frozen=True)
@@ -119,25 +119,25 @@ class IngestWriter:
         records = batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             figures = Observation(f"ingest_{self.stream}")
-            stage = F.col(T.STAGE)
+            stage = F.col(transforms.STAGE)
             observed = records.observe(
                 figures,
                 F.count(F.lit(1)).alias("records"),
                 # Every message has exactly one record with index 0 (an empty one too).
-                F.count(F.when(F.col(T.RECORD_INDEX) == 0, True)).alias("messages"),
+                F.count(F.when(F.col(transforms.RECORD_INDEX) == 0, True)).alias("messages"),
                 *[F.count(F.when(stage == name, True)).alias(name) for name in QUARANTINE_STAGES],
                 F.max(
                     F.when(
-                        stage.isNull() | (stage == T.STAGE_SCORE),
-                        F.unix_micros(F.col(T.EVENT_TIME)),
+                        stage.isNull() | (stage == transforms.STAGE_SCORE),
+                        F.unix_micros(F.col(transforms.EVENT_TIME)),
                     )
                 ).alias("newest_us"),
             )
-            write_parquet(T.cleaned_view(observed), self.cleaned_root, batch_id)
+            write_parquet(transforms.cleaned_view(observed), self.cleaned_root, batch_id)
             counts = figures.get
             quarantined = {name: int(counts[name]) for name in QUARANTINE_STAGES}
             if sum(quarantined.values()):
-                write_parquet(T.quarantine_view(records), self.quarantine_root, batch_id)
+                write_parquet(transforms.quarantine_view(records), self.quarantine_root, batch_id)
             records_n = int(counts["records"])
             scored_n = records_n - sum(quarantined.values())
             attacks = 0
@@ -163,7 +163,9 @@ class IngestWriter:
 
     def _score(self, records: DataFrame, batch_id: int) -> int:
         """Score, write the scored records, publish the attacks; return how many."""
-        scored = self.scorer.score(T.scorable_view(records)).persist(StorageLevel.MEMORY_AND_DISK)
+        scored = self.scorer.score(transforms.scorable_view(records)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         try:
             observed_attacks = Observation(f"attacks_{self.stream}")
             observed = scored.observe(
@@ -176,7 +178,7 @@ class IngestWriter:
                 # Kafka last: a crash before it re-runs the batch, so the attack topic
                 # gets every attack at least once (see docs/detector.md).
                 (
-                    T.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
+                    transforms.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
                     .write.format("kafka")
                     .options(**self.kafka_options)
                     .option("topic", self.attack_topic)

@@ -50,7 +50,7 @@ from pyspark.sql.types import (
 
 from pipelines import kafka_io
 from pipelines.config import Settings
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.alerts import PairsWriter, seed_ledger
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.ingest import IngestFigures, IngestWriter
@@ -310,16 +310,18 @@ class Detector:
             # Building the plan on an empty frame runs every schema check (and gives the
             # scored schema the monitoring queries read back) without running a job.
             records = self._records(empty, stream, models[stream])
-            self.scored_schemas[stream] = score(T.scorable_view(records), models[stream]).schema
+            self.scored_schemas[stream] = score(
+                transforms.scorable_view(records), models[stream]
+            ).schema
         self.models = models
         self.scorers = {stream: Scorer(models[stream]) for stream in STREAMS}
         self.model_versions = {s: model_version(self.model_paths[s]) for s in STREAMS}
 
     @staticmethod
     def _records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
-        decoded = T.decode_messages(messages, stream)
-        flagged = T.flag_unscorable(T.clean_records(decoded, stream), model)
-        return T.keep_raw_value_for_quarantine(flagged)
+        decoded = transforms.decode_messages(messages, stream)
+        flagged = transforms.flag_unscorable(transforms.clean_records(decoded, stream), model)
+        return transforms.keep_raw_value_for_quarantine(flagged)
 
     @property
     def ingest_session(self) -> SparkSession:
@@ -469,12 +471,14 @@ class Detector:
 
     def attack_stream(self, stream: Stream) -> DataFrame:
         """The records of ``stream`` predicted as attack, read back from its attack topic."""
-        return T.scored_from_kafka(
+        return transforms.scored_from_kafka(
             self._read_kafka(self.topics.attacks(stream)), self.scored_schemas[stream]
         )
 
     def _start_counts(self) -> None:
-        counts = T.attack_counts({stream: self.attack_stream(stream) for stream in STREAMS})
+        counts = transforms.attack_counts(
+            {stream: self.attack_stream(stream) for stream in STREAMS}
+        )
         self._queries[self.counts_table] = (
             counts.writeStream.queryName(self.counts_table)
             .outputMode("complete")
@@ -486,8 +490,8 @@ class Detector:
 
     def _start_pairs(self) -> None:
         # A crash-replayed ingest batch publishes its attacks twice: pair each once.
-        pairs = T.attack_pairs(
-            *(T.drop_replayed_records(self.attack_stream(stream)) for stream in STREAMS)
+        pairs = transforms.attack_pairs(
+            *(transforms.drop_replayed_records(self.attack_stream(stream)) for stream in STREAMS)
         )
         writer = PairsWriter(
             output_dir=self.output_dir,

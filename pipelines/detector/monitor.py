@@ -35,7 +35,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.health import BatchStatus, health_record
 from pipelines.detector.ingest import IngestFigures
 from pipelines.detector.layout import INGEST_QUERY, DetectorTopics
@@ -102,13 +102,13 @@ def window_count_message(
     def iso(seconds: int) -> str:
         return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    key = T.CMD_PID_SEPARATOR.join((str(machine), stream, iso(window_start_s)))
+    key = transforms.CMD_PID_SEPARATOR.join((str(machine), stream, iso(window_start_s)))
     value = {
         "machine": machine,
-        T.WINDOW_START: iso(window_start_s),
-        T.WINDOW_END: iso(window_end_s),
-        T.STREAM: stream,
-        T.COUNT: count,
+        transforms.WINDOW_START: iso(window_start_s),
+        transforms.WINDOW_END: iso(window_end_s),
+        transforms.STREAM: stream,
+        transforms.COUNT: count,
     }
     return key.encode(), json.dumps(value).encode()
 
@@ -301,25 +301,27 @@ class DetectorMonitor:
         watermark = watermark_seconds(self._counts_progress)
         where = ""
         if watermark is not None:
-            cutoff = int(watermark) - COUNTS_REPUBLISH_WINDOWS * T.WINDOW_S
-            where = f" WHERE unix_seconds({T.WINDOW_END}) > {cutoff}"
+            cutoff = int(watermark) - COUNTS_REPUBLISH_WINDOWS * transforms.WINDOW_S
+            where = f" WHERE unix_seconds({transforms.WINDOW_END}) > {cutoff}"
             for closed in [k for k, end in self._count_window_ends.items() if end <= cutoff]:
                 self._count_window_ends.pop(closed, None)
                 self._published_counts.pop(closed, None)
         rows = self.spark.sql(
-            f"SELECT machine, {T.STREAM}, unix_seconds({T.WINDOW_START}) AS start_s, "
-            f"unix_seconds({T.WINDOW_END}) AS end_s, {T.COUNT} FROM {self.counts_table}{where}"
+            f"SELECT machine, {transforms.STREAM}, "
+            f"unix_seconds({transforms.WINDOW_START}) AS start_s, "
+            f"unix_seconds({transforms.WINDOW_END}) AS end_s, {transforms.COUNT} "
+            f"FROM {self.counts_table}{where}"
         ).collect()
         for row in rows:
             key, value = window_count_message(
-                int(row["machine"]), row[T.STREAM], int(row["start_s"]), int(row["end_s"]),
-                int(row[T.COUNT]),
+                int(row["machine"]), row[transforms.STREAM], int(row["start_s"]), int(row["end_s"]),
+                int(row[transforms.COUNT]),
             )  # fmt: skip
             text = key.decode()
-            if self._published_counts.get(text) == int(row[T.COUNT]):
+            if self._published_counts.get(text) == int(row[transforms.COUNT]):
                 continue
             if self._send(self.topics.window_counts, key, value):
-                self._published_counts[text] = int(row[T.COUNT])
+                self._published_counts[text] = int(row[transforms.COUNT])
                 self._count_window_ends[text] = int(row["end_s"])
 
     def _send(self, topic: str, key: bytes, value: bytes) -> bool:

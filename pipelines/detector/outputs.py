@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import (
     ALERTS_DIR,
     CLEANED_DIR,
@@ -45,12 +45,14 @@ class StreamOutputCounts:
     @property
     def quarantined_before_cleaning(self) -> int:
         """Records that never became cleaned rows (stages ``decode`` and ``parse``)."""
-        return self.quarantined.get(T.STAGE_DECODE, 0) + self.quarantined.get(T.STAGE_PARSE, 0)
+        return self.quarantined.get(transforms.STAGE_DECODE, 0) + self.quarantined.get(
+            transforms.STAGE_PARSE, 0
+        )
 
     @property
     def quarantined_before_scoring(self) -> int:
         """Cleaned rows the model could not score (stage ``score``)."""
-        return self.quarantined.get(T.STAGE_SCORE, 0)
+        return self.quarantined.get(transforms.STAGE_SCORE, 0)
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,8 @@ def count_stream_outputs(
     stages: dict[str, int] = {}
     if quarantine is not None:
         stages = {
-            str(row[T.STAGE]): int(row["count"])
-            for row in quarantine.groupBy(T.STAGE).count().collect()
+            str(row[transforms.STAGE]): int(row["count"])
+            for row in quarantine.groupBy(transforms.STAGE).count().collect()
         }
     return StreamOutputCounts(
         cleaned=cleaned.count() if cleaned is not None else 0,

@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import PAIRS_DIR, SCORED_DIR
 from pipelines.detector.outputs import read_batches
 from pipelines.errors import ConfigError, ParseError
@@ -56,7 +56,7 @@ GROUND_TRUTH_SCHEMA: Final = StructType(
         StructField(ATTACK_TYPE, StringType(), nullable=False),
     ]
 )
-EVENT_KEY_COLUMNS: Final = T.PAIR_KEY_COLUMNS
+EVENT_KEY_COLUMNS: Final = transforms.PAIR_KEY_COLUMNS
 """(machine, CMD, PID): one program, the key of an attack event."""
 
 EventKey = tuple[Hashable, ...]
@@ -186,10 +186,10 @@ def true_event_keys(
         sides[stream] = (
             scored[stream]
             .join(attacks, on=["machine", "sequence"], how="left_semi")
-            .select(*EVENT_KEY_COLUMNS, F.col(T.EVENT_TIME).alias(f"{stream}_time"))
+            .select(*EVENT_KEY_COLUMNS, F.col(transforms.EVENT_TIME).alias(f"{stream}_time"))
         )
     p_time, m_time = F.col("process_time"), F.col("memory_time")
-    tolerance = F.expr(f"INTERVAL {T.PAIR_TOLERANCE_S} SECONDS")
+    tolerance = F.expr(f"INTERVAL {transforms.PAIR_TOLERANCE_S} SECONDS")
     joined = sides["process"].join(sides["memory"], on=list(EVENT_KEY_COLUMNS), how="inner")
     close = (p_time > m_time - tolerance) & (p_time < m_time + tolerance)
     return joined.filter(close).select(*EVENT_KEY_COLUMNS).distinct()

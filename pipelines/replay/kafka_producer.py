@@ -53,7 +53,7 @@ failed or succeeded by then)."""
 
 def default_file(settings: Settings, stream: Stream) -> Path:
     """The generated demo data's streaming file for ``stream`` (generated on first use)."""
-    from pipelines.data.demo import ensure_demo_data
+    from pipelines.data.demo_set import ensure_demo_data
 
     return Path(ensure_demo_data(settings)) / STREAMING_FILE_NAMES[stream]
 

@@ -106,7 +106,7 @@ def train_command(
     if memory_files:
         files["memory"] = list(memory_files)
     if not files:
-        from pipelines.data.demo import demo_training_files
+        from pipelines.data.demo_set import demo_training_files
 
         echo("no files given: training on the generated demo data")
         files = demo_training_files(settings)

@@ -485,7 +485,7 @@ def ensure_models(
     if not missing:
         progress("models present", 1.0)
         return paths
-    from pipelines.data.demo import demo_training_files
+    from pipelines.data.demo_set import demo_training_files
 
     progress("preparing the generated demo data", 0.0)
     train_models(

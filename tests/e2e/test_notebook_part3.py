@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings, replace
-from pipelines.data.demo import ensure_demo_data
+from pipelines.data.demo_set import ensure_demo_data
 from pipelines.schema.columns import STREAMS
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Real time stream processing with Kafka - Part 3.ipynb"

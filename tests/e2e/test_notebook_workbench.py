@@ -27,7 +27,7 @@ def test_workbench_notebook_displays_every_tab(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pipelines.data.demo import ensure_demo_data
+    from pipelines.data.demo_set import ensure_demo_data
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

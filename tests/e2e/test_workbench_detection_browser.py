@@ -39,7 +39,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from pipelines.config import Settings, replace
-from pipelines.data.demo import demo_folder
+from pipelines.data.demo_set import demo_folder
 from pipelines.data.generator import generate
 from pipelines.detector.layout import ALERTS_DIR, SCORED_DIR, complete_batches
 from tests.conftest import free_port

@@ -29,7 +29,7 @@ CLEAN_SUMMARY = re.compile(r"process producer: [1-9]\d* cycles, (\d+) of \1 reco
 def workbench_url(
     broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from pipelines.data.demo import ensure_demo_data
+    from pipelines.data.demo_set import ensure_demo_data
 
     # The demo data is generated on first use; do it here, not inside the timed steps.
     ensure_demo_data(broker_settings)

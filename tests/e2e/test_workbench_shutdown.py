@@ -91,7 +91,7 @@ def naming(text: str) -> set[int]:
 
 @pytest.fixture(scope="module")
 def own_home_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from pipelines.data.demo import ensure_demo_data
+    from pipelines.data.demo_set import ensure_demo_data
 
     home = tmp_path_factory.mktemp("shutdown-home")
     port = free_port()

@@ -70,7 +70,7 @@ def demo_run(
     }
     command = [
         sys.executable, "-m", "pipelines.cli", "demo",
-        "--duration", str(DURATION_S), "--home", str(home),
+        "--duration", str(DURATION_S), "--demo-home", str(home),
         "--summary-json", str(summary_path), "--keep-topics",
     ]  # fmt: skip
     process = subprocess.Popen(

@@ -8,7 +8,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
+from pipelines.detector.transforms import WINDOW_START
 from pipelines.schema.columns import STREAMS, Stream
 
 
@@ -40,17 +41,18 @@ def check_one_alert_per_recomputed_key(
 ) -> None:
     """Assert the alerts topic holds exactly one alert per (machine, CMD, PID, window) of
     the 7b join recomputed in batch over the scored parquet, each well formed."""
+    groups = transforms.alert_groups(transforms.attack_pairs(scored["process"], scored["memory"]))
     expected = {
-        (r["machine"], r["CMD"], r["PID"], r[T.WINDOW_START].strftime("%Y-%m-%dT%H:%M:%SZ")):
+        (r["machine"], r["CMD"], r["PID"], r[WINDOW_START].strftime("%Y-%m-%dT%H:%M:%SZ")):
             r["pair_count"]
-        for r in T.alert_groups(T.attack_pairs(scored["process"], scored["memory"])).collect()
+        for r in groups.collect()
     }  # fmt: skip
     keys = [(a["machine"], a["CMD"], a["PID"], a["window_start"][:19] + "Z") for _, a in alerts]
     assert sorted(keys) == sorted(expected)  # exactly one alert per key and window
     for kafka_key, alert in alerts:
         key = (alert["machine"], alert["CMD"], alert["PID"], alert["window_start"][:19] + "Z")
         assert kafka_key == alert["key"] == "|".join(str(part) for part in key)
-        assert alert["schema_version"] == T.ALERT_SCHEMA_VERSION
+        assert alert["schema_version"] == transforms.ALERT_SCHEMA_VERSION
         assert 1 <= alert["pair_count"] <= expected[key]
         assert alert["severity"] in ("low", "medium", "high")
         assert set(alert["model_versions"]) == set(STREAMS)
@@ -62,5 +64,5 @@ def kafka_places(df: DataFrame | None) -> list[tuple[int, int]]:
     ``None`` (an output that was never written) has none."""
     if df is None:
         return []
-    rows = df.select("offset", T.RECORD_INDEX).collect()
-    return sorted((r["offset"], r[T.RECORD_INDEX]) for r in rows)
+    rows = df.select("offset", transforms.RECORD_INDEX).collect()
+    return sorted((r["offset"], r[transforms.RECORD_INDEX]) for r in rows)

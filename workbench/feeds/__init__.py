@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from pipelines.config import Settings, load_settings
-from pipelines.data.demo import demo_folder
+from pipelines.data.demo_set import demo_folder
 from pipelines.data.generator import files_in
 from workbench.feeds.broker import BrokerFeed
 from workbench.feeds.detection import DetectionFeed

@@ -166,7 +166,7 @@ class ModelsFeed(param.Parameterized):
                 if paths:
                     files[stream] = paths
             if not files:
-                from pipelines.data.demo import demo_training_files
+                from pipelines.data.demo_set import demo_training_files
 
                 self._on_progress("preparing the generated demo data", 0.0)
                 files = demo_training_files(self.settings)

@@ -22,7 +22,7 @@ import panel as pn
 from pipelines.live.pipeline import machine_colour
 from workbench.charts import session_chart
 from workbench.feeds.detection import DetectionFeed
-from workbench.tabs.charts import series_chart, start_stop_buttons, table_pane
+from workbench.tabs.series_charts import series_chart, start_stop_buttons, table_pane
 
 CHART_HEIGHT_PX = 320
 CHART_WIDTH_PX = 640

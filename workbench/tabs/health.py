@@ -19,7 +19,7 @@ import panel as pn
 from pipelines.detector.health_reader import HEALTH_COLUMNS
 from workbench.charts import session_chart
 from workbench.feeds.health import HealthFeed
-from workbench.tabs.charts import series_chart, table_pane
+from workbench.tabs.series_charts import series_chart, table_pane
 
 CHART_HEIGHT_PX = 280
 CHART_WIDTH_PX = 560

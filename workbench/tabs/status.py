@@ -17,7 +17,7 @@ from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.live import LiveFeed
 from workbench.feeds.pipeline import PipelineFeed
 from workbench.feeds.producers import ProducerFeed
-from workbench.tabs.charts import start_stop_buttons
+from workbench.tabs.series_charts import start_stop_buttons
 
 STOPPED_BY_SIGNALS = (-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL)
 """Exit codes of a child the workbench stopped itself: not a failure."""

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.agent.run import Agent, AgentReport
 from pipelines.config import Settings, replace
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.job import Detector
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.live.pipeline import LiveCounts
@@ -82,7 +82,9 @@ def _quarantined(spark: SparkSession, run: AgentRun, stream: Stream, *stages: st
     if not run.detector.output_path(QUARANTINE_DIR).exists():
         return 0
     quarantine = _read(spark, run, QUARANTINE_DIR)
-    return quarantine.filter((F.col("stream") == stream) & F.col(T.STAGE).isin(*stages)).count()
+    return quarantine.filter(
+        (F.col("stream") == stream) & F.col(transforms.STAGE).isin(*stages)
+    ).count()
 
 
 def test_the_agent_sent_every_row_it_sampled(agent_run: AgentRun) -> None:
@@ -97,7 +99,7 @@ def test_every_agent_record_is_cleaned_or_quarantined_once(
     agent_run: AgentRun, spark: SparkSession, stream: Stream
 ) -> None:
     cleaned = _read(spark, agent_run, CLEANED_DIR[stream])
-    early = _quarantined(spark, agent_run, stream, T.STAGE_DECODE, T.STAGE_PARSE)
+    early = _quarantined(spark, agent_run, stream, transforms.STAGE_DECODE, transforms.STAGE_PARSE)
     sent = agent_run.report.records[stream]
     assert cleaned.count() + early == sent
     identities = cleaned.select("run_id", "machine", "sequence").distinct()
@@ -113,7 +115,7 @@ def test_scored_records_are_the_cleaned_ones_the_models_could_score(
 ) -> None:
     cleaned = _read(spark, agent_run, CLEANED_DIR[stream]).count()
     scored = _read(spark, agent_run, SCORED_DIR[stream]).count()
-    unscorable = _quarantined(spark, agent_run, stream, T.STAGE_SCORE)
+    unscorable = _quarantined(spark, agent_run, stream, transforms.STAGE_SCORE)
     assert scored + unscorable == cleaned and scored > 0
 
 

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.schema.columns import STREAMS, Stream
@@ -162,9 +162,9 @@ def test_the_cluster_outputs_account_for_every_record(
     out = cluster_run.output_dir
     quarantine_dir = out / QUARANTINE_DIR / f"stream={stream}"
     quarantine = spark.read.parquet(str(quarantine_dir)) if quarantine_dir.is_dir() else None
-    stage = F.col(T.STAGE)
-    unparsed = None if quarantine is None else quarantine.filter(stage != T.STAGE_SCORE)
-    unscored = None if quarantine is None else quarantine.filter(stage == T.STAGE_SCORE)
+    stage = F.col(transforms.STAGE)
+    unparsed = None if quarantine is None else quarantine.filter(stage != transforms.STAGE_SCORE)
+    unscored = None if quarantine is None else quarantine.filter(stage == transforms.STAGE_SCORE)
     cleaned = kafka_places(spark.read.parquet(str(out / CLEANED_DIR[stream])))
     scored = kafka_places(spark.read.parquet(str(out / SCORED_DIR[stream])))
     assert sorted(cleaned + kafka_places(unparsed)) == produced

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from pipelines import kafka_io
 from pipelines.config import Settings
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
 from pipelines.detector.layout import (
@@ -74,7 +74,7 @@ def _inject(kafka_settings: Any, topic: str, stream: Stream) -> dict[int, str | 
     missing = _good_record(stream, sequence=900_001)
     del missing["CMD"]
     messages: list[tuple[bytes, str | None]] = [
-        (b'{"sequence": 1, "machine": ', T.REASON_NOT_AN_OBJECT),
+        (b'{"sequence": 1, "machine": ', transforms.REASON_NOT_AN_OBJECT),
         (json.dumps(missing).encode(), "missing field(s): CMD"),
         (
             json.dumps(_good_record(stream, sequence=900_002, PID="12x")).encode(),
@@ -183,7 +183,9 @@ def test_every_produced_record_is_quarantined_or_cleaned_once(
 ) -> None:
     produced = topic_records(run.detector.settings.kafka, run.topics.source(stream))
     quarantine = _quarantine(spark, run, stream)
-    early = quarantine.filter(F.col(T.STAGE).isin(T.STAGE_DECODE, T.STAGE_PARSE))
+    early = quarantine.filter(
+        F.col(transforms.STAGE).isin(transforms.STAGE_DECODE, transforms.STAGE_PARSE)
+    )
     cleaned = _read(spark, run, CLEANED_DIR[stream])
     # By Kafka place: produced = parse-quarantined + cleaned, nothing twice.
     assert sorted((o, i) for o, i, _ in produced) == sorted(
@@ -210,10 +212,10 @@ def test_injected_bad_records_are_quarantined_with_their_reason(
     run: Run, spark: SparkSession, stream: Stream
 ) -> None:
     rows = _quarantine(spark, run, stream).filter(F.col("offset").isin(list(run.injected[stream])))
-    found = {r["offset"]: r[T.REASON] for r in rows.collect()}
+    found = {r["offset"]: r[transforms.REASON] for r in rows.collect()}
     expected = {o: reason for o, reason in run.injected[stream].items() if reason is not None}
     assert found == expected
-    raw = {r["offset"]: r[T.RAW_VALUE] for r in rows.collect()}
+    raw = {r["offset"]: r[transforms.RAW_VALUE] for r in rows.collect()}
     assert raw[min(expected)] == '{"sequence": 1, "machine": '
 
 
@@ -223,7 +225,9 @@ def test_cleaned_records_are_score_quarantined_or_scored_once(
 ) -> None:
     cleaned = _read(spark, run, CLEANED_DIR[stream])
     scored = _read(spark, run, SCORED_DIR[stream])
-    unscorable = _quarantine(spark, run, stream).filter(F.col(T.STAGE) == T.STAGE_SCORE)
+    unscorable = _quarantine(spark, run, stream).filter(
+        F.col(transforms.STAGE) == transforms.STAGE_SCORE
+    )
     assert kafka_places(cleaned) == sorted(kafka_places(unscorable) + kafka_places(scored))
     assert scored.count() > 0 and unscorable.count() > 0
 
@@ -236,7 +240,7 @@ def test_streaming_predictions_equal_the_model_applied_in_batch(
     cleaned = _read(spark, run, CLEANED_DIR[stream]).drop("batch")
     scorable, _ = split_scorable(cleaned, model)
     batch = score(scorable, model).select(
-        *IDENTITY_COLUMNS, "offset", T.RECORD_INDEX, "prediction", "attack_probability"
+        *IDENTITY_COLUMNS, "offset", transforms.RECORD_INDEX, "prediction", "attack_probability"
     )
     streamed = _read(spark, run, SCORED_DIR[stream]).select(*batch.columns)
     same_rows(streamed, batch)
@@ -264,7 +268,7 @@ def _scored_parquet(spark: SparkSession, run: Run) -> dict[Stream, DataFrame]:
 
 def test_attack_counts_table_equals_a_batch_recomputation(run: Run, spark: SparkSession) -> None:
     table = spark.table(COUNTS_TABLE)
-    batch = T.attack_counts(_scored_parquet(spark, run))
+    batch = transforms.attack_counts(_scored_parquet(spark, run))
     assert table.count() > 0
     assert {r["stream"] for r in table.collect()} == set(STREAMS)
     same_rows(table, batch)
@@ -295,8 +299,8 @@ def test_attack_pairs_equal_a_batch_recomputation_of_the_join(
     run: Run, spark: SparkSession
 ) -> None:
     scored = _scored_parquet(spark, run)
-    streamed = _read(spark, run, PAIRS_DIR).drop(T.PAIRED_AT, "batch")
-    batch = T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT)
+    streamed = _read(spark, run, PAIRS_DIR).drop(transforms.PAIRED_AT, "batch")
+    batch = transforms.attack_pairs(scored["process"], scored["memory"]).drop(transforms.PAIRED_AT)
     assert streamed.count() > 0
     same_rows(streamed, batch)
 

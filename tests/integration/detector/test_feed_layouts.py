@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from pipelines import kafka_io
 from pipelines.config import Settings
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.job import Detector
 from pipelines.detector.layout import (
     CLEANED_DIR,
@@ -143,7 +143,10 @@ def test_foreign_7a_and_7b_equal_their_batch_recomputations(
     scored = {s: _read(spark, foreign_run, SCORED_DIR[s]) for s in STREAMS}
     table = spark.table(foreign_run.detector.counts_table)
     assert table.count() > 0
-    same_rows(table, T.attack_counts(scored))
-    pairs = _read(spark, foreign_run, PAIRS_DIR).drop(T.PAIRED_AT)
+    same_rows(table, transforms.attack_counts(scored))
+    pairs = _read(spark, foreign_run, PAIRS_DIR).drop(transforms.PAIRED_AT)
     assert pairs.count() > 0
-    same_rows(pairs, T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT))
+    same_rows(
+        pairs,
+        transforms.attack_pairs(scored["process"], scored["memory"]).drop(transforms.PAIRED_AT),
+    )

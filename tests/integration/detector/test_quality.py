@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pipelines import kafka_io
 from pipelines.config import Settings, replace
 from pipelines.data.generator import GeneratedFiles, generate
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.job import Detector
 from pipelines.detector.layout import PAIRS_DIR, SCORED_DIR, DetectorTopics
 from pipelines.detector.quality import (
@@ -170,7 +170,7 @@ def test_window_counts_and_attack_pairs_are_not_empty(
 ) -> None:
     table = spark.table(COUNTS_TABLE)
     assert {r["stream"] for r in table.collect()} == set(STREAMS)
-    assert table.filter(F.col(T.COUNT) > 0).count() > 0
+    assert table.filter(F.col(transforms.COUNT) > 0).count() > 0
     pairs = spark.read.parquet(str(quality_run.detector.output_path(PAIRS_DIR)))
     assert pairs.count() > 0
 
@@ -213,7 +213,7 @@ def test_event_quality_matches_a_plain_recount(
         key
         for key, process_times in attack_times["process"].items()
         if any(
-            abs((p - m).total_seconds()) < T.PAIR_TOLERANCE_S
+            abs((p - m).total_seconds()) < transforms.PAIR_TOLERANCE_S
             for p in process_times
             for m in attack_times["memory"].get(key, [])
         )
@@ -236,16 +236,18 @@ def _exact_counts(scored: dict[Stream, DataFrame]) -> dict[tuple[int, datetime, 
     for stream, df in scored.items():
         for row in (
             df.filter(F.col("prediction") == 1.0)
-            .select("machine", T.CMD_PID, "event_time")
+            .select("machine", transforms.CMD_PID, "event_time")
             .collect()
         ):
-            exact[(row["machine"], _window_start(row["event_time"]), stream)].add(row[T.CMD_PID])
+            exact[(row["machine"], _window_start(row["event_time"]), stream)].add(
+                row[transforms.CMD_PID]
+            )
     return {key: len(programs) for key, programs in exact.items()}
 
 
 def _window_start(event_time: datetime) -> datetime:
     seconds = int(event_time.replace(tzinfo=UTC).timestamp())
-    start = seconds - seconds % T.WINDOW_S
+    start = seconds - seconds % transforms.WINDOW_S
     return datetime.fromtimestamp(start, tz=UTC).replace(tzinfo=None)
 
 
@@ -256,7 +258,7 @@ def _close(approximate: int, exact: int) -> bool:
 
 def _table(spark: SparkSession) -> dict[tuple[int, datetime, str], int]:
     return {
-        (r["machine"], r[T.WINDOW_START], r["stream"]): r[T.COUNT]
+        (r["machine"], r[transforms.WINDOW_START], r["stream"]): r[transforms.COUNT]
         for r in spark.table(COUNTS_TABLE).collect()
     }
 
@@ -265,7 +267,7 @@ def test_counts_equal_a_batch_recomputation_and_are_close_to_exact(
     quality_run: QualityRun, spark: SparkSession
 ) -> None:
     scored = _scored(spark, quality_run)
-    same_rows(spark.table(COUNTS_TABLE), T.attack_counts(scored))
+    same_rows(spark.table(COUNTS_TABLE), transforms.attack_counts(scored))
     table, exact = _table(spark), _exact_counts(scored)
     assert set(table) == set(exact)
     for key, count in table.items():
@@ -303,7 +305,7 @@ def test_late_memory_rows_are_counted_in_their_own_window(
     # the streaming count included them (it equals the recomputation with them, above).
     assert any(with_late[k] > without_late.get(k, 0) for k in windows)
     streamed = spark.table(COUNTS_TABLE).filter(F.col("stream") == "memory")
-    same_rows(streamed, T.attack_counts({"memory": memory}))
+    same_rows(streamed, transforms.attack_counts({"memory": memory}))
 
 
 # -- 7b and alerts ---------------------------------------------------------------------------
@@ -312,8 +314,8 @@ def test_pairs_equal_a_batch_recomputation_and_alerts_are_one_per_key(
 ) -> None:
     scored = _scored(spark, quality_run)
     streamed = spark.read.parquet(str(quality_run.detector.output_path(PAIRS_DIR)))
-    batch = T.attack_pairs(scored["process"], scored["memory"]).drop(T.PAIRED_AT)
-    same_rows(streamed.drop(T.PAIRED_AT, "batch"), batch)
+    batch = transforms.attack_pairs(scored["process"], scored["memory"]).drop(transforms.PAIRED_AT)
+    same_rows(streamed.drop(transforms.PAIRED_AT, "batch"), batch)
     alerts = topic_values(
         spark, quality_run.detector.settings.kafka.bootstrap_servers, quality_run.topics.alerts
     )

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, KafkaSettings, Settings, replace
-from pipelines.detector import transforms as T
+from pipelines.detector import transforms
 from pipelines.detector.layout import (
     ALERTS_DIR,
     CLEANED_DIR,
@@ -370,9 +370,9 @@ def test_every_record_is_cleaned_or_quarantined_and_scored_exactly_once(
     quarantine = _read(spark, out / QUARANTINE_DIR)
     if quarantine is not None:
         quarantine = quarantine.filter(F.col("stream") == stream)
-    stage = F.col(T.STAGE)
-    unparsed = None if quarantine is None else quarantine.filter(stage != T.STAGE_SCORE)
-    unscored = None if quarantine is None else quarantine.filter(stage == T.STAGE_SCORE)
+    stage = F.col(transforms.STAGE)
+    unparsed = None if quarantine is None else quarantine.filter(stage != transforms.STAGE_SCORE)
+    unscored = None if quarantine is None else quarantine.filter(stage == transforms.STAGE_SCORE)
     cleaned = kafka_places(_read(spark, out / CLEANED_DIR[stream]))
     scored = kafka_places(_read(spark, out / SCORED_DIR[stream]))
     assert sorted(cleaned + kafka_places(unparsed)) == produced
@@ -418,7 +418,7 @@ def test_the_7b_pairs_equal_a_batch_recomputation_without_duplicates(
 ) -> None:
     out = killed_run.output_dir
     scored = {s: spark.read.parquet(str(out / SCORED_DIR[s])).drop("batch") for s in STREAMS}
-    expected = _pair_identity(T.attack_pairs(scored["process"], scored["memory"]))
+    expected = _pair_identity(transforms.attack_pairs(scored["process"], scored["memory"]))
     found = _pair_identity(spark.read.parquet(str(out / PAIRS_DIR)))
     assert expected, "the replay should give 7b pairs"
     assert len(set(found)) == len(found)
@@ -430,8 +430,10 @@ def test_one_alert_per_key_and_window_of_the_recomputed_pairs(
 ) -> None:
     out = killed_run.output_dir
     scored = {s: spark.read.parquet(str(out / SCORED_DIR[s])).drop("batch") for s in STREAMS}
-    groups = T.alert_groups(T.attack_pairs(scored["process"], scored["memory"]))
-    expected = sorted(r["key"] for r in groups.select(T.alert_key(groups).alias("key")).collect())
+    groups = transforms.alert_groups(transforms.attack_pairs(scored["process"], scored["memory"]))
+    expected = sorted(
+        r["key"] for r in groups.select(transforms.alert_key(groups).alias("key")).collect()
+    )
     alerts = spark.read.parquet(str(out / ALERTS_DIR))
-    raised = [r["key"] for r in alerts.select(T.alert_key(alerts).alias("key")).collect()]
+    raised = [r["key"] for r in alerts.select(transforms.alert_key(alerts).alias("key")).collect()]
     assert sorted(raised) == expected

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import CycleSettings, ReplaySettings
-from pipelines.data.demo import ensure_demo_data
+from pipelines.data.demo_set import ensure_demo_data
 from pipelines.data.generator import (
     MEMORY_ROWS_PER_PROCESS_ROW,
     GeneratedFiles,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config import Settings, replace
-from pipelines.data.demo import demo_folder
+from pipelines.data.demo_set import demo_folder
 from pipelines.data.generator import files_in
 from pipelines.detector.console import default_ground_truth
 

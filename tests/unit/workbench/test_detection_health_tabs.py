@@ -19,9 +19,9 @@ import pytest
 from tests.unit.workbench.test_app_views import render, visible_text
 from workbench.feeds import WorkbenchState
 from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
-from workbench.tabs.charts import series
 from workbench.tabs.detection import counts_chart, detection_tab
 from workbench.tabs.health import health_tab, history_chart
+from workbench.tabs.series_charts import series
 from workbench.tabs.status import detector_line, sidebar
 
 T0 = pd.Timestamp("2026-11-28 10:00")  # naive UTC, as Spark hands timestamps over
