@@ -13,15 +13,14 @@ import re
 import uuid
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings, replace
 from pipelines.data.demo_set import ensure_demo_data
 from pipelines.schema.columns import STREAMS
+from tests.support.notebooks import printed, read_thin, run_with_parameters
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Real time stream processing with Kafka - Part 3.ipynb"
 MACHINES = {4, 5, 6, 7, 8}
@@ -40,14 +39,9 @@ TOPIC_ROLES = {
 
 
 def test_notebook_is_thin_and_committed_without_outputs() -> None:
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = read_thin(NOTEBOOK)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in code)
-    assert not any(
-        line.lstrip().startswith(("def ", "class "))
-        for cell in code
-        for line in cell.source.splitlines()
-    ), "notebooks are thin: no functions or classes"
+    assert all(cell.get("execution_count") is None for cell in code)
     parameters = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(parameters) == 1
     assert re.search(r"^refresh_s = 600\.0\b", parameters[0].source, re.M)
@@ -70,33 +64,20 @@ def test_notebook_queries_the_memory_sink_and_draws_one_curve_per_machine(
     ensure_demo_data(replace(broker_settings, {"home": str(home)}))
     output = tmp_path / "output"
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
-    notebook.cells.insert(
-        at + 1,
-        nbformat.v4.new_code_cell(
+    notebook = read_thin(NOTEBOOK)
+    try:
+        run_with_parameters(
+            notebook,
             "refresh_s = 10.0\nrefreshes = 3\nprocess_cycles = 12\nmemory_cycles = 6\n"
             f"speed = 2.0\ntrigger_s = 2.0\noutput_dir = {str(output)!r}",
-            metadata={"tags": ["injected-parameters"]},
-        ),
-    )
-    try:
-        NotebookClient(
-            notebook,
-            timeout=KERNEL_TIMEOUT_S,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
+            cwd=tmp_path,
+            timeout_s=KERNEL_TIMEOUT_S,
+        )
     finally:
         kafka_io.delete_topics(broker_settings.kafka, topics.values())
-
-    printed = "\n".join(
-        "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-    )
-    assert len(re.findall(r"^refresh \d/3: \d+ rows", printed, re.M)) == 3, printed
-    assert "detector stopped" in printed
+    text = printed(notebook)
+    assert len(re.findall(r"^refresh \d/3: \d+ rows", text, re.M)) == 3, text
+    assert "detector stopped" in text
 
     # The memory sink's final query result, as the notebook saved it.
     counts = pd.read_csv(output / "attack_counts.csv")
@@ -105,8 +86,8 @@ def test_notebook_queries_the_memory_sink_and_draws_one_curve_per_machine(
     assert set(counts["stream"]) <= set(STREAMS)
     assert set(counts["machine"]) <= MACHINES
     assert (counts["count"] > 0).all()
-    final = re.search(r"^final: (\d+) rows, machines \[([\d, ]+)\]", printed, re.M)
-    assert final and int(final.group(1)) == len(counts), printed
+    final = re.search(r"^final: (\d+) rows, machines \[([\d, ]+)\]", text, re.M)
+    assert final and int(final.group(1)) == len(counts), text
     assert {int(m) for m in final.group(2).split(",")} == set(counts["machine"])
 
     # The final chart (Bokeh's document in the saved HTML): one chart per stream, in

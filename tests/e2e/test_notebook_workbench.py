@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from pipelines.config import PROJECT_ROOT, Settings, replace
+from tests.support.notebooks import printed, read_thin, run_with_parameters
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Workbench in Jupyter.ipynb"
 TABS = ("Broker", "Producers", "Process", "Memory", "Detection", "Models", "Health")
@@ -29,14 +28,7 @@ def test_workbench_notebook_displays_every_tab(
 ) -> None:
     from pipelines.data.demo_set import ensure_demo_data
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.get("outputs") for cell in code), "committed without outputs"
-    assert not any(
-        line.lstrip().startswith(("def ", "class "))
-        for cell in code
-        for line in cell.source.splitlines()
-    ), "notebooks are thin: no functions or classes"
+    notebook = read_thin(NOTEBOOK)
 
     home = tmp_path / "home"
     ensure_demo_data(replace(broker_settings, {"home": str(home)}))  # not in the kernel's time
@@ -48,21 +40,9 @@ def test_workbench_notebook_displays_every_tab(
     monkeypatch.setenv("STOPHACKING_JARS_CACHE", str(broker_settings.jars_dir))
     for stream, topic in topics.items():
         monkeypatch.setenv(f"STOPHACKING_KAFKA__TOPICS__{stream.upper()}", topic)
-    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
-    notebook.cells.insert(
-        at + 1,
-        nbformat.v4.new_code_cell(
-            "cycles = 3\nspeed = 5.0\ntimeout_s = 120.0",
-            metadata={"tags": ["injected-parameters"]},
-        ),
+    run_with_parameters(
+        notebook, "cycles = 3\nspeed = 5.0\ntimeout_s = 120.0", cwd=tmp_path, timeout_s=300
     )
-
-    NotebookClient(
-        notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
 
     for name in TABS:
         cell = next(c for c in notebook.cells if c.source == f'tabs["{name}"]')
@@ -70,20 +50,16 @@ def test_workbench_notebook_displays_every_tab(
     for marker in ("broker_banner(", "sidebar("):
         cell = next(c for c in notebook.cells if c.source.startswith(marker))
         assert any(o.output_type in RICH for o in cell.outputs), marker
-    printed = "\n".join(
-        "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-    )
-    assert ", ".join(TABS) in printed, printed
+    text = printed(notebook)
+    assert ", ".join(TABS) in text, text
     for stream, topic in topics.items():
         # Both bounded producers ended cleanly, every record acknowledged on its topic …
         produced = re.search(
             rf"{stream.lower()} producer: 3 cycles, (\d+) of \1 records acknowledged on "
             rf"{re.escape(topic)}",
-            printed,
+            text,
         )
-        assert produced and int(produced.group(1)) > 0, printed
+        assert produced and int(produced.group(1)) > 0, text
         # … and the live pipeline counted records from it.
-        counted = re.search(rf"{stream.lower()} live view: (\d+) records counted", printed)
-        assert counted and int(counted.group(1)) > 0, printed
+        counted = re.search(rf"{stream.lower()} live view: (\d+) records counted", text)
+        assert counted and int(counted.group(1)) > 0, text

@@ -13,13 +13,12 @@ import re
 import threading
 from pathlib import Path
 
-import nbformat
 import pytest
 from kafka import KafkaProducer
-from nbclient import NotebookClient
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
+from tests.support.notebooks import printed, read_thin, run_with_parameters, shows_rich_output
 
 NOTEBOOKS = {
     "process": "Real time stream processing with Kafka - Part 2.1 - Process Event Consumer.ipynb",
@@ -56,15 +55,7 @@ def test_consumer_notebook_runs_top_to_bottom(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = PROJECT_ROOT / "notebooks" / NOTEBOOKS[stream]
-    notebook = nbformat.read(path, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
-    assert not any(
-        line.lstrip().startswith(("def ", "class "))
-        for cell in notebook.cells
-        for line in cell.source.splitlines()
-    ), "notebooks are thin: no functions or classes"
-    first_code = next(c for c in notebook.cells if c.cell_type == "code")
-    assert "from workbench" in first_code.source or "from pipelines" in first_code.source
+    notebook = read_thin(path)
 
     topic = topic_factory(f"notebook-{stream}")
     monkeypatch.setenv(
@@ -75,43 +66,30 @@ def test_consumer_notebook_runs_top_to_bottom(
     # From the earliest offsets: the kernel's consumer may join the group seconds after
     # the sender started (a loaded CI machine), and every record must still count.
     monkeypatch.setenv("STOPHACKING_LIVE__FROM_BEGINNING", "true")
-    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
-    injected = nbformat.v4.new_code_cell(
-        f"duration_s = {DURATION_S}\nwindow_s = 10.0\nsample_s = 1.0",
-        metadata={"tags": ["injected-parameters"]},
-    )
-    notebook.cells.insert(at + 1, injected)
-
     stop = threading.Event()
     sender = threading.Thread(target=keep_sending, args=(broker_settings, topic, stop))
     sender.start()
     try:
-        NotebookClient(
+        run_with_parameters(
             notebook,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
+            f"duration_s = {DURATION_S}\nwindow_s = 10.0\nsample_s = 1.0",
+            cwd=tmp_path,
+            timeout_s=300,
+        )
     finally:
         stop.set()
         sender.join(30)
-
-    printed = "\n".join(
-        "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-    )
+    text = printed(notebook)
     match = re.search(
-        rf"{re.escape(topic)}: (\d+) messages, (\d+) records counted, (\d+) malformed", printed
+        rf"{re.escape(topic)}: (\d+) messages, (\d+) records counted, (\d+) malformed", text
     )
-    assert match, printed
+    assert match, text
     messages, records, malformed = (int(g) for g in match.groups())
-    assert records > 0 and malformed > 0, printed
+    assert records > 0 and malformed > 0, text
     assert messages == records + malformed
     # The chart (a HoloViews DynamicMap) and the tab were displayed as rich outputs.
     for marker in ("feed.plot()", "live_tab("):
-        cell = next(c for c in notebook.cells if c.cell_type == "code" and marker in c.source)
-        assert any(o.output_type in ("display_data", "execute_result") for o in cell.outputs)
+        assert shows_rich_output(notebook, marker), marker
     # The last cell shows the table of the latest counts: every machine sent to.
     table_cell = notebook.cells[-1]
     html = "".join(

@@ -11,13 +11,12 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import nbformat
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from nbclient import NotebookClient
 
 from pipelines import kafka_io
 from pipelines.config import PROJECT_ROOT, Settings
+from tests.support.notebooks import printed_per_cell, read_thin, run_with_parameters
 
 NOTEBOOKS = {
     "process": "Real time stream processing with Kafka - Part 1.1 - Process Event Producer.ipynb",
@@ -54,13 +53,7 @@ def test_producer_notebook_runs_top_to_bottom(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = PROJECT_ROOT / "notebooks" / NOTEBOOKS[stream]
-    notebook = nbformat.read(path, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
-    assert not any(
-        line.lstrip().startswith(("def ", "class "))
-        for cell in notebook.cells
-        for line in cell.source.splitlines()
-    ), "notebooks are thin: no functions or classes"
+    notebook = read_thin(path)
 
     topic = f"test.notebook.{stream}.{uuid.uuid4().hex[:8]}"
     sample = (
@@ -73,26 +66,13 @@ def test_producer_notebook_runs_top_to_bottom(
     )
     monkeypatch.setenv(f"STOPHACKING_KAFKA__TOPICS__{stream.upper()}", topic)
     monkeypatch.setenv("STOPHACKING_HOME", str(tmp_path / "home"))
-    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
-    injected = nbformat.v4.new_code_cell(
-        f"cycles = {CYCLES}\nspeed = 20.0\nseed = 7\nfile = {sample!r}\nwait_s = 240.0",
-        metadata={"tags": ["injected-parameters"]},
-    )
-    notebook.cells.insert(at + 1, injected)
-
-    NotebookClient(
+    run_with_parameters(
         notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
-
-    outputs = [
-        "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-    ]
-    summary = next(text for text in outputs if f"{stream} producer:" in text)
+        f"cycles = {CYCLES}\nspeed = 20.0\nseed = 7\nfile = {sample!r}\nwait_s = 240.0",
+        cwd=tmp_path,
+        timeout_s=300,
+    )
+    summary = next(t for t in printed_per_cell(notebook) if f"{stream} producer:" in t)
     assert f"{CYCLES} cycles" in summary and ", 0 errors" in summary
     assert "ended by: cycles" in summary
     per_machine = count_per_key(broker_settings, topic)
