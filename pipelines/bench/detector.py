@@ -26,22 +26,19 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from typing import Any, Final
 
 from pipelines import kafka_io
 from pipelines.config import CycleSettings, Settings
+from pipelines.detector.ceiling import time_ceiling
 from pipelines.detector.health import BatchStatus
-from pipelines.detector.job import Detector, kafka_options
+from pipelines.detector.job import Detector
 from pipelines.detector.layout import DetectorTopics
 from pipelines.errors import ConfigError
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.message import MessageLayout
 from pipelines.replay.rows import load_stream_rows
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
-from pipelines.spark.clean import typed_schema
 
 DEFAULT_RECORDS_PER_STREAM: Final = 100_000
 DEFAULT_WARMUP_RECORDS: Final = 20_000
@@ -200,47 +197,6 @@ def _drain(
     return statuses
 
 
-def time_ceiling(
-    spark: SparkSession, settings: Settings, topics: DetectorTopics, detector: Detector, work: Path
-) -> float:
-    """Records/s of the ceiling: per stream one query Kafka → JSON → model → parquet.
-
-    Both streams run at once (as the detector's do), over everything on the topics; the
-    first pass warms the code up, the second is timed.
-    """
-    rate = 0.0
-    for attempt in range(2):
-        queries = []
-        started = time.monotonic()
-        for stream in STREAMS:
-            raw = (
-                spark.readStream.format("kafka")
-                .options(**kafka_options(settings))
-                .option("subscribe", topics.source(stream))
-                .option("startingOffsets", "earliest")
-                .option("minPartitions", str(spark.sparkContext.defaultParallelism))
-                .load()
-            )
-            records = raw.select(
-                F.from_json(F.col("value").cast("string"), typed_schema(stream)).alias("r")
-            ).select("r.*")
-            scored = detector.models[stream].transform(records)
-            queries.append(
-                scored.select(*records.columns, "prediction")
-                .writeStream.format("parquet")
-                .option("path", str(work / f"ceiling-{attempt}-{stream}"))
-                .option("checkpointLocation", str(work / f"ceiling-ck-{attempt}-{stream}"))
-                .trigger(availableNow=True)
-                .start()
-            )
-        for query in queries:
-            query.awaitTermination()
-        elapsed = time.monotonic() - started
-        rows = sum(sum(p["numInputRows"] for p in q.recentProgress) for q in queries)
-        rate = rows / elapsed if elapsed > 0 else 0.0
-    return rate
-
-
 def measure_detector_rate(
     settings: Settings,
     *,
@@ -273,7 +229,7 @@ def measure_detector_rate(
         data_dir = ensure_demo_data(settings)
     files = {s: data_dir / STREAMING_FILE_NAMES[s] for s in STREAMS}
     drains: list[DrainRun] = []
-    spark: SparkSession | None = None
+    spark: Any = None  # the first run's session, shared by the later runs
     with tempfile.TemporaryDirectory(prefix="stophacking-bench-") as tmp:
         for i in range(runs):
             work = Path(tmp) / f"run-{i}"
@@ -284,7 +240,7 @@ def measure_detector_rate(
                 tag: str,
                 work: Path = work,
                 topics: DetectorTopics = topics,
-                spark: SparkSession | None = spark,
+                spark: Any = spark,
             ) -> Detector:
                 return Detector(
                     settings,

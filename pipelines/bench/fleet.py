@@ -15,7 +15,7 @@ What runs, each part in its own process so its CPU and memory are measured apart
 The hosts are generated once per (N, seed) by the project's generator and cached. The
 producers run a warm-up (not measured: the JVM compiles its code then) and then the
 measured window. Afterwards the detector catches up, and latencies are recomputed from
-its outputs (:mod:`pipelines.bench.latency`): send → scored, send → 7a count,
+its outputs (:mod:`pipelines.detector.latency`): send → scored, send → 7a count,
 send → alert, for records sent in the measured window. A sampler records each part's
 CPU and memory, and the lag of the ingest behind the topics every few seconds.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import queue
 import statistics
 import subprocess
 import sys
@@ -39,10 +38,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from kafka import KafkaConsumer, TopicPartition
-from pyspark.sql.streaming import StreamingQueryListener
 
 from pipelines import kafka_io
-from pipelines.bench.latency import (
+from pipelines.bench.probes import PROC, UsageSampler, slope_per_min
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.data.generator import generate
+from pipelines.detector.job import Detector, kafka_options
+from pipelines.detector.latency import (
     BatchProgress,
     alert_latencies,
     batch_progress,
@@ -50,14 +52,12 @@ from pipelines.bench.latency import (
     scored_latencies,
     summarise,
 )
-from pipelines.bench.probes import PROC, UsageSampler, slope_per_min
-from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.data.generator import generate
-from pipelines.detector.job import Detector, kafka_options
 from pipelines.detector.layout import INGEST_QUERY, PAIRS_QUERY, DetectorTopics
 from pipelines.errors import ConfigError
 from pipelines.replay.message import MessageLayout
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
+from pipelines.spark.jvm import spark_jvm_pid
+from pipelines.spark.progress import QueryProgressLog
 
 FIRST_MACHINE_ID: Final = 4
 """Hosts are numbered from 4, so that the brief's five machines are 4–8."""
@@ -145,44 +145,6 @@ def fleet_data(settings: Settings, machines: int, seed: int, rows_per_machine: i
             labelled_rows=10,
         )
     return folder
-
-
-class _ProgressLog(StreamingQueryListener):
-    """Keeps every query progress of a run (the bench's own record, beside the detector's)."""
-
-    def __init__(self) -> None:
-        self.events: queue.Queue[Any] = queue.Queue()
-
-    def onQueryStarted(self, event: Any) -> None:
-        pass
-
-    def onQueryProgress(self, event: Any) -> None:
-        self.events.put(event.progress)
-
-    def onQueryIdle(self, event: Any) -> None:
-        pass
-
-    def onQueryTerminated(self, event: Any) -> None:
-        pass
-
-    def drain(self) -> list[Any]:
-        items = []
-        while True:
-            try:
-                items.append(self.events.get_nowait())
-            except queue.Empty:
-                return items
-
-
-def spark_jvm_pid() -> int:
-    """The process id of this process's Spark JVM (PySpark's gateway)."""
-    from pyspark import SparkContext
-
-    gateway = SparkContext._gateway
-    process = getattr(gateway, "proc", None)
-    if process is None:
-        raise ConfigError("no Spark JVM was launched by this process")
-    return int(process.pid)
 
 
 def _broker_pids(settings: Settings) -> list[int]:
@@ -296,7 +258,7 @@ def measure_fleet(
         topics=topics,
         counts_table=f"fleet_counts_{uuid.uuid4().hex[:8]}",
     )
-    log = _ProgressLog()
+    log = QueryProgressLog()
     echo(
         f"fleet: {options.machines} hosts, layout {options.layout}, warm-up "
         f"{options.warmup_s:g} s + {options.duration_s:g} s measured; data {data}"

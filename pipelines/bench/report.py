@@ -60,12 +60,12 @@ def drain_json(result: DetectorBenchmark) -> str:
 
 def machine_facts() -> dict[str, Any]:
     """What this machine is: cores, memory, CPU model, versions."""
-    import pyspark
+    from importlib.metadata import version
 
     facts: dict[str, Any] = {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
+        "pyspark": version("pyspark"),
         "platform": platform.platform(),
     }
     try:
@@ -180,7 +180,7 @@ def render(figures: dict[str, Any]) -> str:
         f"{figures['took_s']} s{' (quick mode: short smoke runs)' if figures['quick'] else ''}. "
         "Raw figures: [`benchmarks.json`](benchmarks.json). Every latency runs from a "
         "record's send time (its Kafka timestamp) to the moment the output holding it was "
-        "complete (see `pipelines/bench/latency.py`).",
+        "complete (see `pipelines/detector/latency.py`).",
         "",
         f"Machine: {machine.get('cores')} cores ({machine.get('cpu', '?')}), "
         f"{machine.get('memory_gib', '?')} GiB; Python {machine.get('python')}, PySpark "

@@ -15,6 +15,8 @@ import subprocess
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
+from pipelines.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_JVM_EXIT_TIMEOUT_S = 60.0
@@ -73,3 +75,12 @@ def end_launched_jvm(*, timeout_s: float = DEFAULT_JVM_EXIT_TIMEOUT_S) -> bool:
         process.kill()
         process.wait(timeout=timeout_s)
     return True
+
+
+def spark_jvm_pid() -> int:
+    """The process id of this process's Spark JVM (PySpark's gateway)."""
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if process is None:
+        raise ConfigError("no Spark JVM was launched by this process")
+    return int(process.pid)

@@ -301,7 +301,9 @@ class AgentFeed(ProducerFeed):
     """``stophacking agent`` on the workbench's own machine, followed like a producer:
     its rows go to the same process and memory topics, under this machine's id."""
 
-    interval_s = param.Number(default=10.0, bounds=(0.5, None), doc="seconds between samples")
+    interval_s = param.Number(
+        default=None, allow_None=True, bounds=(0.5, None), doc="seconds between samples"
+    )  # from settings.agent.interval_s
     machine = param.Integer(default=None, allow_None=True, doc="the id its rows carry")
 
     def __init__(self, settings: Settings, **params: Any) -> None:
@@ -310,7 +312,9 @@ class AgentFeed(ProducerFeed):
         self.message = "Not running: start it to monitor this machine live."
 
     def command(self) -> list[str]:
-        return agent_command(self.settings, interval_s=self.interval_s)
+        return agent_command(
+            self.settings, interval_s=self.interval_s or self.settings.agent.interval_s
+        )
 
     def started_message(self, event: dict[str, Any]) -> str:
         self.machine = event.get("machine")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from pipelines.bench.latency import batch_progress
 from pipelines.bench.probes import children_of, cpu_seconds, rss_bytes, slope_per_min
+from pipelines.detector.latency import batch_progress
 
 
 def test_a_flat_series_has_no_slope_and_a_rising_one_has_its_rate() -> None:
