@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5006
-DURATION ?= 120
+DURATION ?=
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
@@ -56,7 +56,7 @@ test-e2e: setup browser
 # Headless, bounded end-to-end run (broker, producers, live pipelines, detector) and a
 # summary; its state lives in .stophacking/demo and its topics carry the run id.
 demo: setup
-	$(BIN)/stophacking demo --duration $(DURATION) $(DEMO_ARGS)
+	$(BIN)/stophacking demo $(if $(DURATION),--duration $(DURATION)) $(DEMO_ARGS)
 
 # Throughput and latency on this machine (never part of `make test`; run it on an idle
 # machine, about 20 minutes): writes docs/benchmarks.md and docs/benchmarks.json.
