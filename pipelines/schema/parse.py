@@ -191,10 +191,15 @@ def failure_text(error: ParseError) -> str:
     return f"{head} (value '{error.value}')"
 
 
-def _input_keys(raw: Mapping[str, object]) -> dict[str, str]:
-    """Map each known output field name to the raw key holding it (``label`` → attack)."""
+def input_keys(names: Iterable[str]) -> dict[str, str]:
+    """Map each known output field name to the input key (or column) holding it
+    (``label`` read as ``attack``); shared by this parser and the Spark cleaning.
+
+    Raises:
+        ParseError: two inputs name the same field (``attack`` and ``label``).
+    """
     keys: dict[str, str] = {}
-    for key in raw:
+    for key in names:
         name = canonical_name(key)
         if name in keys:
             raise ParseError(REASON_BOTH_LABELS, column=key)
@@ -228,7 +233,7 @@ def parse_row(
         ParseError: on the first bad or missing value, naming source, line, column, value.
     """
     try:
-        keys = _input_keys(raw)
+        keys = input_keys(raw)
     except ParseError as exc:
         raise ParseError(exc.reason, source=source, line=line, column=exc.column) from None
     layout = list(fields)

@@ -46,7 +46,6 @@ from pipelines.schema.fields import (
     FIELDS,
     Field,
     Kind,
-    canonical_name,
     layout_fields,
     record_fields,
 )
@@ -54,7 +53,6 @@ from pipelines.schema.parse import (
     MAX_INTEGER_EXCLUSIVE,
     MISSING_MARK,
     NICE_PRI_OFFSET,
-    REASON_BOTH_LABELS,
     REASON_MISSING_COLUMN,
     REASON_MISSING_VALUE,
     REASON_NOT_A_NUMBER,
@@ -63,6 +61,7 @@ from pipelines.schema.parse import (
     SUFFIX_EXPONENTS,
     TIMESHARING_PRI_RANGE,
     WHITESPACE_CHARS,
+    input_keys,
     not_allowed_reason,
 )
 
@@ -309,14 +308,7 @@ def _restored_nice(nice: Column, pri: Column) -> Column:
 
 def _input_names(df: DataFrame) -> dict[str, str]:
     """Known output field → input column name (``label`` read as ``attack``)."""
-    names: dict[str, str] = {}
-    for column_name in df.columns:
-        name = canonical_name(column_name)
-        if name in names:
-            raise ParseError(REASON_BOTH_LABELS, column=column_name)
-        if name in FIELDS:
-            names[name] = column_name
-    return names
+    return input_keys(df.columns)
 
 
 def clean_columns(
