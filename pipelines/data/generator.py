@@ -93,6 +93,10 @@ from pipelines.schema.columns import (
 DEFAULT_SEED: Final = 7
 DEFAULT_MACHINES: Final[tuple[int, ...]] = (4, 5, 6, 7, 8)
 
+# A row holds the CSV columns from PID on (sequence and machine are added when written).
+PROCESS_CPU_AT: Final = PROCESS_COLUMNS[2:].index("CPU")
+MEMORY_RSIZE_AT: Final = MEMORY_COLUMNS[2:].index("RSIZE")
+
 
 def replay_rows_per_s(cycle: CycleSettings) -> float:
     """Mean rows per second a producer takes from one machine's file (SPEC §3): the mean
@@ -639,8 +643,8 @@ class _Host:
                 memory_rows.append((self._memory_row(memory_pool[index], attack), kind))
 
         # atop sorts the process view by CPU and the memory view by resident size.
-        process_rows.sort(key=lambda item: -float(item[0][12]))  # type: ignore[arg-type]
-        memory_rows.sort(key=lambda item: -float(item[0][5]))  # type: ignore[arg-type]
+        process_rows.sort(key=lambda item: -float(item[0][PROCESS_CPU_AT]))  # type: ignore[arg-type]
+        memory_rows.sort(key=lambda item: -float(item[0][MEMORY_RSIZE_AT]))  # type: ignore[arg-type]
         self.processes = alive
         self.snapshot += 1
         for stream, rows in (("process", process_rows), ("memory", memory_rows)):
