@@ -99,3 +99,15 @@ def test_the_workbench_reaches_pipelines_mostly_through_its_feeds() -> None:
     }  # fmt: skip
     assert not outside_feeds, f"Spark-side imports outside workbench/feeds/: {outside_feeds}"
     assert Path(root / "feeds").is_dir()
+
+
+def test_the_workbench_imports_no_pyspark_itself() -> None:
+    root = PROJECT_ROOT / "workbench"
+    importing = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pyspark"))
+        or (isinstance(node, ast.Import) and any(a.name.startswith("pyspark") for a in node.names))
+    ]
+    assert not importing, importing
