@@ -440,7 +440,7 @@ def agent(
     import json
     import threading
 
-    from pipelines.agent.run import Agent, AgentReport
+    from pipelines.agent.run import LIVE_SOURCE, Agent, AgentReport
     from pipelines.signals import stop_on_signals
 
     topics = {"process": process_topic, "memory": memory_topic}
@@ -467,7 +467,7 @@ def agent(
                     "machine": runner.machine,
                     "run_id": runner.run_id,
                     "topic": " + ".join(runner.topics.values()),
-                    "file": "this machine (live)",
+                    "file": LIVE_SOURCE,
                 }
             )
         )

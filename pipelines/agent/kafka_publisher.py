@@ -59,10 +59,6 @@ class Publisher:
             if not self._stop.is_set():
                 self.deliver()
 
-    @property
-    def connected(self) -> bool:
-        return self._producer is not None
-
     def _client(self) -> KafkaProducer | None:
         if self._producer is not None:
             return self._producer
@@ -105,13 +101,14 @@ class Publisher:
         producer = self._client()
         if producer is None:
             return
-        for interval, message in self.outbox.take_queued():
+        taken = self.outbox.take_queued()
+        for at, (interval, message) in enumerate(taken):
             try:
                 future = producer.send(message.topic, key=message.key, value=message.value)
             except KafkaError as exc:  # metadata unknown: the broker is away
-                self.outbox.unsent(message)
-                for _i, rest in self.outbox.take_queued():
-                    self.outbox.unsent(rest)
+                # This message and every later one taken with it go back to the queue.
+                for _interval, unsent in taken[at:]:
+                    self.outbox.unsent(unsent)
                 self._broker_away(exc)
                 return
             future.add_callback(self._on_ack, interval, message)

@@ -12,7 +12,6 @@ gives the state of each thread. A process that ends while it is being read is le
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import psutil
 from pipelines.agent.fields import ProcReading, ThreadStates
 
 PROC = Path("/proc")
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") / 1024
 
 STATES: dict[str, str] = {
@@ -135,11 +133,6 @@ def read_process(process: psutil.Process, proc: Path = PROC) -> ProcReading:
     )
 
 
-def _processes() -> Iterator[psutil.Process]:
-    # No attrs: psutil then yields Process objects without reading anything yet.
-    yield from psutil.process_iter()
-
-
 def read_all(proc: Path = PROC, *, skip_pids: frozenset[int] = frozenset()) -> Reading:
     """Read every process of the host now.
 
@@ -148,7 +141,7 @@ def read_all(proc: Path = PROC, *, skip_pids: frozenset[int] = frozenset()) -> R
         skip_pids: processes to leave out.
     """
     reading = Reading()
-    for process in _processes():
+    for process in psutil.process_iter():  # yields Process objects, reads nothing yet
         if process.pid in skip_pids:
             continue
         try:

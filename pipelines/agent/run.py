@@ -18,23 +18,26 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pipelines.agent.exits import ExitWatcher
-from pipelines.agent.fields import Row, interval_rows
+from pipelines.agent.fields import ExitStatus, ProcReading, Row, interval_rows
 from pipelines.agent.kafka_publisher import Publisher
 from pipelines.agent.outbox import Interval, Message, Outbox
-from pipelines.agent.procfs import mem_total_kib, read_all
+from pipelines.agent.procfs import Reading, mem_total_kib, read_all
 from pipelines.config import Settings
 from pipelines.replay.clock import Pacer
+from pipelines.replay.report import ReplayReport
 from pipelines.schema.columns import MEMORY_COLUMNS, PASS, PROCESS_COLUMNS, RUN_ID, TS, Stream
 
 MACHINE_ID_BASE: Final = 10_000
 MACHINE_ID_SPAN: Final = 90_000
 """Derived machine ids lie in 10000..99999: apart from the replayed fleets' 1..N."""
 CLOSE_TIMEOUT_S: Final = 10.0
+LIVE_SOURCE: Final = "this machine (live)"
+"""What the agent's progress lines name as their input (a producer names its file)."""
 
 
 def machine_id(host_name: str | None = None) -> int:
@@ -96,25 +99,22 @@ class AgentReport:
         return self.cpu_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """One JSON progress line; the keys a producer's line has, so the workbench's
-        producer card can follow the agent too, plus the agent's own."""
-        return {
-            "event": "summary" if self.done else "progress",
-            "stream": "agent",
-            "topic": " + ".join(self.topics),
-            "run_id": self.run_id,
-            "file": "this machine (live)",
-            "cycles": self.intervals,
-            "sent": {str(self.machine): self.sampled},
-            "acked": {str(self.machine): self.acked},
-            "total_sent": self.sampled,
-            "total_acked": self.acked,
-            "errors": self.dropped,
-            "last_error": self.last_error,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "records_per_s": round(self.acked / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-            "done": self.done,
-            "reason": None,
+        """One JSON progress line: a producer's line (:class:`ReplayReport`), so that the
+        workbench's producer card can follow the agent too, plus the agent's own keys."""
+        as_producer = ReplayReport(
+            stream="agent",
+            topic=" + ".join(self.topics),
+            run_id=self.run_id,
+            file=LIVE_SOURCE,
+            cycles=self.intervals,
+            sent={self.machine: self.sampled},
+            acked={self.machine: self.acked},
+            errors=self.dropped,
+            last_error=self.last_error,
+            elapsed_s=self.elapsed_s,
+            done=self.done,
+        )
+        return as_producer.to_json() | {
             "machine": self.machine,
             "records": dict(self.records),
             "dropped": self.dropped,
@@ -171,8 +171,8 @@ class Agent:
         self.outbox = Outbox(agent.max_buffered_intervals)
         self.publisher = Publisher(settings, self.outbox)
         self._on_progress = on_progress
+        # The last sequence number per stream: also how many rows of it were sampled.
         self._sequence: dict[Stream, int] = {"process": 0, "memory": 0}
-        self._records: dict[str, int] = {"process": 0, "memory": 0}
         self._intervals = 0
         self._vanished = 0
         self._denied = 0
@@ -211,7 +211,7 @@ class Agent:
             run_id=self.run_id,
             topics=(self.topics["process"], self.topics["memory"]),
             intervals=self._intervals,
-            records=dict(self._records),
+            records={stream: rows for stream, rows in self._sequence.items()},
             acked=counts.acked,
             dropped=counts.dropped,
             waiting=self.outbox.waiting_records,
@@ -224,11 +224,11 @@ class Agent:
             done=done,
         )
 
-    def _progress(self, *, force: bool = False) -> None:
+    def _progress(self) -> None:
         if self._on_progress is None:
             return
         now = time.monotonic()
-        if force or now - self._last_report >= self.settings.agent.progress_interval_s:
+        if now - self._last_report >= self.settings.agent.progress_interval_s:
             self._last_report = now
             self._on_progress(self.report())
 
@@ -241,6 +241,27 @@ class Agent:
                 return True
             self._progress()
         return stop.is_set()
+
+    def _publish(
+        self,
+        interval: int,
+        before: Mapping[int, ProcReading],
+        reading: Reading,
+        ended: Mapping[int, ExitStatus],
+        mem_total_kib: float,
+    ) -> None:
+        """Turn one interval's two readings into rows and hand them to the outbox."""
+        ts = int(time.time())
+        self._vanished += reading.counts.vanished
+        self._denied += reading.counts.denied
+        process_rows, memory_rows = interval_rows(
+            before, reading.processes, ended, mem_total_kib=mem_total_kib
+        )
+        messages = self._messages("process", process_rows, ts)
+        messages += self._messages("memory", memory_rows, ts)
+        self.outbox.add(Interval(index=interval, messages=messages))
+        self._intervals = interval
+        self.publisher.wake()
 
     def run(
         self,
@@ -262,40 +283,28 @@ class Agent:
         pacer.start()
         total_kib = mem_total_kib()
         self.publisher.start()
-        with ExitWatcher() as exits:
-            self._exits_heard = exits.available
-            before = read_all().processes
-            exits.take()
-            interval = 0
-            while not stop.is_set():
-                if intervals is not None and interval >= intervals:
-                    break
-                delay = pacer.delay_s(interval + 1)
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    break
-                if self._wait(delay, stop):
-                    break
-                reading = read_all()
-                ended = exits.take()
-                ts = int(time.time())
-                self._vanished += reading.counts.vanished
-                self._denied += reading.counts.denied
-                process_rows, memory_rows = interval_rows(
-                    before, reading.processes, ended, mem_total_kib=total_kib
-                )
-                before = reading.processes
-                interval += 1
-                self._intervals = interval
-                self._records["process"] += len(process_rows)
-                self._records["memory"] += len(memory_rows)
-                messages = self._messages("process", process_rows, ts) + self._messages(
-                    "memory", memory_rows, ts
-                )
-                self.outbox.add(Interval(index=interval, messages=messages))
-                self.publisher.wake()
-                self._progress()
-        self.publisher.flush(min(self.settings.agent.delivery_timeout_s, CLOSE_TIMEOUT_S))
-        self.publisher.close()
+        try:
+            with ExitWatcher() as exits:
+                self._exits_heard = exits.available
+                before = read_all().processes
+                exits.take()
+                interval = 0
+                while not stop.is_set():
+                    if intervals is not None and interval >= intervals:
+                        break
+                    delay = pacer.delay_s(interval + 1)
+                    if deadline is not None and time.monotonic() + delay > deadline:
+                        break
+                    if self._wait(delay, stop):
+                        break
+                    reading = read_all()
+                    interval += 1
+                    self._publish(interval, before, reading, exits.take(), total_kib)
+                    before = reading.processes
+                    self._progress()
+        finally:
+            self.publisher.flush(min(self.settings.agent.delivery_timeout_s, CLOSE_TIMEOUT_S))
+            self.publisher.close()
         report = self.report(done=True)
         if self._on_progress is not None:
             self._on_progress(report)

@@ -57,3 +57,43 @@ def test_the_oldest_intervals_are_dropped_and_counted_when_kafka_stays_away() ->
 def test_an_outbox_holds_at_least_one_interval() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Outbox(max_intervals=0)
+
+
+class _BrokerGoneAfter:
+    """Stands in for the Kafka client: takes ``n`` sends, then raises as kafka-python
+    does when the topic's metadata cannot be had (the broker went away)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def send(self, topic: str, key: bytes, value: bytes):  # type: ignore[no-untyped-def]
+        from kafka.errors import KafkaTimeoutError
+
+        if self.left == 0:
+            raise KafkaTimeoutError("Failed to update metadata")
+        self.left -= 1
+        return _Future()
+
+
+class _Future:
+    def add_callback(self, *args: object) -> None:
+        pass
+
+    def add_errback(self, *args: object) -> None:
+        pass
+
+
+def test_messages_the_client_refused_go_back_to_the_queue_all_of_them() -> None:
+    from pipelines.agent.kafka_publisher import Publisher
+    from pipelines.config import load_settings
+
+    outbox = Outbox(max_intervals=3)
+    outbox.add(interval(1, 10, 20, 30))
+    publisher = Publisher(load_settings(), outbox)
+    publisher._producer = _BrokerGoneAfter(1)  # type: ignore[assignment]
+    publisher.deliver()
+    assert [m.state for i in outbox.intervals() for m in i.messages] == [
+        "in_flight", "queued", "queued",
+    ]  # fmt: skip
+    assert publisher.last_error and "metadata" in publisher.last_error
+    assert [m.records for _i, m in outbox.take_queued()] == [20, 30]  # handed again later
