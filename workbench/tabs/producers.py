@@ -33,7 +33,7 @@ def _status(
     cycles: int,
     message: str,
     exit_code: int | None,
-    unit: str = "cycles",
+    unit: str,
 ) -> str:
     if not running and producer_failed(exit_code):
         return "**Failed**"  # the message is in the alert below
@@ -45,6 +45,49 @@ def _table(sent: dict[str, int], acked: dict[str, int]) -> pn.viewable.Viewable:
     if not sent and not acked:
         return pn.pane.Markdown("_Waiting for data: no records sent yet (start the producer)._")
     return pn.pane.DataFrame(records_table(sent, acked), index=False, sizing_mode="stretch_width")
+
+
+def _start_stop(feed: ProducerFeed, *settings: pn.widgets.Widget) -> pn.Row:
+    """Start and Stop for a child-process feed; its settings are locked while it runs."""
+    start = pn.widgets.Button(label="Start", color="success", width=100)
+    stop = pn.widgets.Button(label="Stop", color="danger", width=100)
+
+    # Starting spawns a process and stopping waits for it: keep both off the event loop.
+    def on_start(_event: object) -> None:
+        submit(feed.start)
+
+    def on_stop(_event: object) -> None:
+        submit(feed.stop)
+
+    start.on_click(on_start)
+    stop.on_click(on_stop)
+    start.disabled = feed.param.running
+    stop.disabled = feed.param.running.rx.not_()
+    for widget in settings:
+        widget.disabled = feed.param.running
+    return pn.Row(start, stop)
+
+
+def _state_panes(feed: ProducerFeed, unit: str) -> list[pn.viewable.Viewable]:
+    """The feed's state line and, when its child failed, the error in red."""
+    return [
+        pn.pane.Markdown(
+            pn.bind(
+                _status,
+                feed.param.running,
+                feed.param.pid,
+                feed.param.cycles_done,
+                feed.param.message,
+                feed.param.exit_code,
+                unit=unit,
+            )
+        ),
+        pn.pane.Alert(
+            feed.param.message,
+            alert_type="danger",
+            visible=pn.bind(producer_failed, feed.param.exit_code),
+        ),
+    ]
 
 
 def producer_card(feed: ProducerFeed) -> pn.Card:
@@ -62,22 +105,7 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
     cycles = pn.widgets.IntInput.from_param(
         feed.param.cycles, label="Cycles (empty: unbounded)", sizing_mode="stretch_width"
     )
-    start = pn.widgets.Button(label="Start", color="success", width=100)
-    stop = pn.widgets.Button(label="Stop", color="danger", width=100)
-
-    # Starting spawns a process and stopping waits for it: keep both off the event loop.
-    def on_start(_event: object) -> None:
-        submit(feed.start)
-
-    def on_stop(_event: object) -> None:
-        submit(feed.stop)
-
-    start.on_click(on_start)
-    stop.on_click(on_stop)
-    start.disabled = feed.param.running
-    stop.disabled = feed.param.running.rx.not_()
-    for widget in (file, speed, seed, cycles):
-        widget.disabled = feed.param.running
+    controls = _start_stop(feed, file, speed, seed, cycles)
     numbers = pn.Row(
         pn.indicators.Number(
             label="records acknowledged", value=feed.param.total_acked, format="{value:,}",
@@ -95,22 +123,8 @@ def producer_card(feed: ProducerFeed) -> pn.Card:
     return pn.Card(
         pn.Row(file, speed, sizing_mode="stretch_width"),
         pn.Row(seed, cycles, sizing_mode="stretch_width"),
-        pn.Row(start, stop),
-        pn.pane.Markdown(
-            pn.bind(
-                _status,
-                feed.param.running,
-                feed.param.pid,
-                feed.param.cycles_done,
-                feed.param.message,
-                feed.param.exit_code,
-            )
-        ),
-        pn.pane.Alert(
-            feed.param.message,
-            alert_type="danger",
-            visible=pn.bind(producer_failed, feed.param.exit_code),
-        ),
+        controls,
+        *_state_panes(feed, "cycles"),
         numbers,
         pn.panel(pn.bind(_table, feed.param.sent_per_machine, feed.param.acked_per_machine)),
         title=TITLES.get(feed.stream, feed.stream),
@@ -124,21 +138,7 @@ def agent_card(feed: AgentFeed) -> pn.Card:
     interval = pn.widgets.FloatInput.from_param(
         feed.param.interval_s, label="Interval, s", step=1.0, width=120
     )
-    start = pn.widgets.Button(label="Start", color="success", width=100)
-    stop = pn.widgets.Button(label="Stop", color="danger", width=100)
-
-    # Starting spawns a process and stopping waits for it: keep both off the event loop.
-    def on_start(_event: object) -> None:
-        submit(feed.start)
-
-    def on_stop(_event: object) -> None:
-        submit(feed.stop)
-
-    start.on_click(on_start)
-    stop.on_click(on_stop)
-    start.disabled = feed.param.running
-    stop.disabled = feed.param.running.rx.not_()
-    interval.disabled = feed.param.running
+    controls = _start_stop(feed, interval)
     numbers = pn.Row(
         pn.indicators.Number(
             label="rows acknowledged", value=feed.param.total_acked, format="{value:,}",
@@ -155,23 +155,8 @@ def agent_card(feed: AgentFeed) -> pn.Card:
             "memory rows, beside or instead of the replayed ones (docs/agent.md). The "
             "live tabs and the detector show it under its machine id."
         ),
-        pn.Row(interval, start, stop),
-        pn.pane.Markdown(
-            pn.bind(
-                _status,
-                feed.param.running,
-                feed.param.pid,
-                feed.param.cycles_done,
-                feed.param.message,
-                feed.param.exit_code,
-                unit="intervals",
-            )
-        ),
-        pn.pane.Alert(
-            feed.param.message,
-            alert_type="danger",
-            visible=pn.bind(producer_failed, feed.param.exit_code),
-        ),
+        pn.Row(interval, controls),
+        *_state_panes(feed, "intervals"),
         numbers,
         title="This machine, live (agent)",
         collapsible=False,
