@@ -35,11 +35,12 @@ workbench: setup
 
 # The browser tests drive the system Chromium (installed from Debian's packages if missing).
 browser:
-	@tools/ensure-chromium.sh
+	@tools/ensure-package.sh "$${STOPHACKING_CHROMIUM:-/usr/bin/chromium}" chromium \
+		"The browser tests" "or set STOPHACKING_CHROMIUM to its path"
 
 # The agent's tests compare it with atop itself (installed from Debian's packages if missing).
 atop:
-	@tools/ensure-atop.sh
+	@tools/ensure-package.sh atop atop "The agent's tests"
 
 test: setup browser atop
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
