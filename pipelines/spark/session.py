@@ -22,6 +22,8 @@ from pipelines.maven import Artifact, resolve_jars
 
 SPARK_LOG = "spark.log"
 """Spark's own output, under ``<home>/logs/`` (see :func:`launch_jvm`)."""
+SPARK_LOG_MAX_BYTES = 50 * 1024 * 1024
+"""Past this size a new JVM starts the log afresh; the previous one becomes ``spark.log.1``."""
 
 CONNECTOR_EXTRA_ARTIFACT_IDS = (
     "spark-sql-kafka-0-10_{scala}",
@@ -155,6 +157,9 @@ def launch_jvm(options: dict[str, str], *, own_session: bool, log_file: Path | N
         with contextlib.ExitStack() as stack:
             if log_file is not None:
                 log_file.parent.mkdir(parents=True, exist_ok=True)
+                if log_file.is_file() and log_file.stat().st_size > SPARK_LOG_MAX_BYTES:
+                    log_file.replace(log_file.with_name(log_file.name + ".1"))  # keep one old
+                # Appended, not truncated: another command may be writing it right now.
                 sink = stack.enter_context(log_file.open("ab"))  # the JVM keeps its own copy
                 popen_kwargs.update(stdout=sink, stderr=sink)
             try:
