@@ -1,4 +1,5 @@
-"""Server lifecycle of `panel serve workbench`: stop what we started on shutdown."""
+"""Server lifecycle of `panel serve workbench`: every stylesheet served locally at start
+(:mod:`workbench.offline`); stop what we started on shutdown."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import sys
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+def on_server_loaded(server_context: Any) -> None:
+    from workbench.offline import serve_panel_css_locally
+
+    serve_panel_css_locally()
 
 
 def on_server_unloaded(server_context: Any) -> None:

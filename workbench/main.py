@@ -14,6 +14,9 @@ STATUS_PERIOD_MS = 2000
 
 # Spark's JVM in its own process group: SIGTERM or Ctrl-C sent to the server's group
 # reaches only the server, whose shutdown stops the detector and then the JVM in order.
+# Tabulator's script is loaded with the page: the alerts view sits in a tab rendered
+# later. Notifications pop up on a high-severity alert.
+pn.extension("tabulator", notifications=True)
 state = shared_state(replace(load_settings(), {"spark.own_process_group": True}))
 remote_ip = session_client_ip()
 if not is_allowed_client(remote_ip, allow_remote=state.settings.workbench.allow_remote):

@@ -56,6 +56,7 @@ class IngestFigures:
         attacks: scored records predicted as attack.
         newest_event_s: the newest event time among the cleaned records (unix seconds),
             None when none was cleaned.
+        oldest_event_s: the oldest one, likewise.
         duration_s: wall time of the handler, seconds.
         finished_at: unix time when the handler finished.
     """
@@ -70,6 +71,7 @@ class IngestFigures:
     newest_event_s: float | None
     duration_s: float
     finished_at: float
+    oldest_event_s: float | None = None
 
     @property
     def quarantined_total(self) -> int:
@@ -120,18 +122,18 @@ class IngestWriter:
         try:
             figures = Observation(f"ingest_{self.stream}")
             stage = F.col(transforms.STAGE)
+            cleaned_event_us = F.when(
+                stage.isNull() | (stage == transforms.STAGE_SCORE),
+                F.unix_micros(F.col(transforms.EVENT_TIME)),
+            )
             observed = records.observe(
                 figures,
                 F.count(F.lit(1)).alias("records"),
                 # Every message has exactly one record with index 0 (an empty one too).
                 F.count(F.when(F.col(transforms.RECORD_INDEX) == 0, True)).alias("messages"),
                 *[F.count(F.when(stage == name, True)).alias(name) for name in QUARANTINE_STAGES],
-                F.max(
-                    F.when(
-                        stage.isNull() | (stage == transforms.STAGE_SCORE),
-                        F.unix_micros(F.col(transforms.EVENT_TIME)),
-                    )
-                ).alias("newest_us"),
+                F.max(cleaned_event_us).alias("newest_us"),
+                F.min(cleaned_event_us).alias("oldest_us"),
             )
             write_parquet(transforms.cleaned_view(observed), self.cleaned_root, batch_id)
             counts = figures.get
@@ -145,7 +147,7 @@ class IngestWriter:
                 attacks = self._score(records, batch_id)
         finally:
             records.unpersist()
-        newest = counts["newest_us"]
+        newest, oldest = counts["newest_us"], counts["oldest_us"]
         self.on_figures(
             IngestFigures(
                 stream=self.stream,
@@ -156,6 +158,7 @@ class IngestWriter:
                 scored=scored_n,
                 attacks=attacks,
                 newest_event_s=None if newest is None else newest / 1e6,
+                oldest_event_s=None if oldest is None else oldest / 1e6,
                 duration_s=time.monotonic() - started,
                 finished_at=time.time(),
             )

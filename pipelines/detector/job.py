@@ -140,6 +140,10 @@ class DetectorStats:
     per_stream: dict[str, _Totals] = field(default_factory=lambda: {s: _Totals() for s in STREAMS})
     last: dict[str, BatchStatus] = field(default_factory=dict)
     alerts: int = 0
+    first_event_s: float | None = None
+    """Event time of the run's oldest cleaned record (unix seconds), either stream."""
+    newest_event_s: float | None = None
+    """Event time of its newest cleaned record so far."""
 
 
 SOURCE_FETCH_MAX_WAIT_MS: Final = 10
@@ -392,6 +396,14 @@ class Detector:
             self.stats.alerts += raised
 
     def _on_figures(self, figures: IngestFigures) -> None:
+        with self._lock:
+            stats = self.stats
+            if figures.oldest_event_s is not None:
+                first = stats.first_event_s
+                stats.first_event_s = min(figures.oldest_event_s, first or figures.oldest_event_s)
+            if figures.newest_event_s is not None:
+                newest = stats.newest_event_s
+                stats.newest_event_s = max(figures.newest_event_s, newest or 0.0)
         monitor = self._monitor
         if monitor is not None:
             monitor.add_figures(figures)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pyspark
@@ -103,6 +104,9 @@ def build_spark_session(
         # Spark warns at start that the host name resolves to a loopback address unless
         # told which address to use; local mode uses loopback on purpose.
         os.environ.setdefault("SPARK_LOCAL_IP", options["spark.driver.host"])
+        # Spark's Python workers (UDFs, RDD functions) would otherwise run the first
+        # `python3` on PATH, not this environment's interpreter and packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     launch_jvm(
         options,
         own_session=spark_settings.own_process_group,

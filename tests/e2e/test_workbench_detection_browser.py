@@ -30,9 +30,11 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -78,6 +80,8 @@ class Served:
     url: str
     settings: Settings
     log: Path
+    outside: list[str] = field(default_factory=list)
+    """Requests of the page that would have left 127.0.0.1 (aborted)."""
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +121,7 @@ def served(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def page(browser: Any, served: Served) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
+    page.route("**/*", partial(_keep_on_this_machine, served.outside))
     # A loaded 2-core machine runs broker, producers, Spark and Chromium at once: the
     # page's main thread can stall for tens of seconds while a chart redraws.
     page.set_default_timeout(120_000)
@@ -124,6 +129,16 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
     yield page
     context.close()
+
+
+def _keep_on_this_machine(outside: list[str], route: Any, request: Any) -> None:
+    """Let the page fetch from the workbench's own server only; note anything else."""
+    host = urlparse(request.url).hostname
+    if request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+        route.continue_()
+    else:
+        outside.append(request.url)
+        route.abort()
 
 
 # -- reading the page --------------------------------------------------------------------
@@ -139,12 +154,29 @@ def table_rows(page: Any, css_class: str) -> list[list[str]]:
         return []
     rows = table.first.locator("tbody tr")
     found = [
-        [cell.strip() for cell in rows.nth(i).locator("td").all_inner_texts()]
+        # Whitespace as one space: a narrow column wraps a time onto two lines.
+        [" ".join(cell.split()) for cell in rows.nth(i).locator("td").all_inner_texts()]
         for i in range(rows.count())
     ]
     # A pane re-rendered while it is read yields rows without cells: not read yet (a
     # fresh-clone run failed on such a row).
     return found if all(found) else []
+
+
+ALERT_FIELDS = ("machine", "CMD", "PID", "window_start", "severity")
+
+
+def alert_rows(page: Any) -> list[list[str]]:
+    """The alerts view's rows (a Tabulator table): machine, CMD, PID, window, severity."""
+    rows = page.locator(".attack-events .tabulator-row").locator("visible=true")
+    found = []
+    for i in range(rows.count()):
+        cells = {
+            field: rows.nth(i).locator(f'[tabulator-field="{field}"]').first.inner_text().strip()
+            for field in ALERT_FIELDS
+        }
+        found.append([cells[field] for field in ALERT_FIELDS])
+    return found if all(all(row) for row in found) else []
 
 
 def live_machines(page: Any) -> set[str]:
@@ -269,7 +301,7 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     )
     assert {row[0] for row in counted} <= wanted, counted
     events = wait_for(
-        lambda: table_rows(page, "attack-events"),
+        lambda: alert_rows(page),
         EVENT_TIMEOUT_MS / 1000,
         "an attack event on the Detection tab",
         page=page,
@@ -330,11 +362,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         exact = recomputed_latest_counts(output_dir)
         if not shown or len(shown) != len(exact):
             return None
-        for machine, stream, window_start, count in shown:
+        for machine, stream, window_start, count, *_ in shown:
             window, expected = exact.get((machine, stream), ("", -1))
             if window_start != window or not close_enough(int(count), expected):
                 return None
-        return shown, table_rows(page, "attack-events")
+        return shown, alert_rows(page)
 
     shown_counts, shown_events = wait_for(
         agreement,
@@ -388,3 +420,11 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     # Nothing of ours failed meanwhile (Spark's and Kafka's own log lines aside).
     ours = re.findall(r'File "[^"]*/(?:pipelines|workbench)/[^"]*"', served.log.read_text())
     assert not ours, ours
+
+
+def test_the_page_fetched_nothing_from_outside_the_machine_during_the_run(served: Served) -> None:
+    # Air-gapped and private: every stylesheet, script and font of every tab, through a
+    # whole pipeline run, comes from the workbench's own server.
+    assert not served.outside, f"{len(served.outside)} requests left 127.0.0.1: " + ", ".join(
+        sorted(set(served.outside))
+    )

@@ -35,6 +35,7 @@ import pandas as pd
 import param
 
 from pipelines.config import Settings
+from pipelines.detector.window_view import RunSpan, classify_windows
 from pipelines.schema.columns import STREAMS
 from workbench.feeds.worker import submit
 
@@ -48,7 +49,7 @@ REFRESH_PERIOD_S: Final = 3.0
 """How often the 7a counts, attack events and totals are read back (≤ 5 s)."""
 QUALITY_PERIOD_S: Final = 30.0
 """How often detection quality is evaluated (it reads every scored record: slower)."""
-ALERT_ROWS: Final = 20
+ALERT_ROWS: Final = 200
 """Attack events shown, newest first."""
 NO_GROUND_TRUTH: Final = "no ground truth"
 TOTAL_COLUMNS: Final = ["stream", "batches", "records", "quarantined", "scored", "attacks"]
@@ -106,6 +107,12 @@ class DetectionFeed(param.Parameterized):
     failure = param.String(default="", doc="why the detector failed; empty when it did not")
     busy = param.Boolean(default=False, doc="a start or stop is in progress")
     counts = param.DataFrame(default=None, allow_None=True, doc="7a rows of the memory sink")
+    windows = param.DataFrame(
+        default=None,
+        allow_None=True,
+        doc="the 7a rows as a chart draws them: closed, open or cut, zeros within runs "
+        "(pipelines.detector.window_view.classify_windows)",
+    )
     alerts = param.DataFrame(default=None, allow_None=True, doc="newest attack events")
     totals = param.DataFrame(default=None, allow_None=True, doc="per-stream totals")
     alerts_total = param.Integer(default=0, doc="alerts raised since the detector started")
@@ -131,6 +138,7 @@ class DetectionFeed(param.Parameterized):
         self._timer: threading.Timer | None = None
         self._generation = 0  # bumped at every start/stop: stale cycles end themselves
         self._last_quality = 0.0
+        self._spans: list[RunSpan] = []  # the event times of this process's earlier runs
 
     @property
     def running(self) -> bool:
@@ -210,6 +218,7 @@ class DetectionFeed(param.Parameterized):
             except Exception:
                 log.warning("the last read-back before stopping failed", exc_info=True)
             detector.stop()
+            self._close_span(detector)
             if self.state != "failed":
                 self.param.update(state="stopped", message="Detector stopped.")
             return True
@@ -304,11 +313,15 @@ class DetectionFeed(param.Parameterized):
         stats = detector.stats
         totals = totals_frame({s: stats.per_stream[s] for s in STREAMS})
         alerts_total = stats.alerts
+        windows = classify_windows(
+            counts,
+            watermark=_newest_watermark(stats.last.values()),
+            spans=[*self._spans, *_current_span(stats)],
+        )
         # Only what changed: every changed frame redraws its chart or table in each page.
+        frames = (("counts", counts), ("windows", windows), ("alerts", alerts), ("totals", totals))
         updates: dict[str, Any] = {
-            name: frame
-            for name, frame in (("counts", counts), ("alerts", alerts), ("totals", totals))
-            if not _same(getattr(self, name), frame)
+            name: frame for name, frame in frames if not _same(getattr(self, name), frame)
         }
         if alerts_total != self.alerts_total:
             updates["alerts_total"] = alerts_total
@@ -358,6 +371,14 @@ class DetectionFeed(param.Parameterized):
     def _fail(self, text: str) -> None:
         self.param.update(state="failed", failure=text, message="Detector failed.")
 
+    def _close_span(self, detector: Detector) -> None:
+        """Remember the event times the stopped run saw (its windows end there)."""
+        stats = detector.stats
+        if stats.first_event_s is not None and stats.newest_event_s is not None:
+            self._spans.append(
+                RunSpan(_naive_utc(stats.first_event_s), _naive_utc(stats.newest_event_s))
+            )
+
     def _make_detector(self) -> Detector:
         from pipelines.detector.job import Detector
 
@@ -367,6 +388,22 @@ class DetectionFeed(param.Parameterized):
             kwargs.update(process_model=process_model, memory_model=memory_model)
         # Trigger, offsets, folders and table name come from settings.detector.
         return Detector(self.settings, **kwargs)
+
+
+def _naive_utc(unix_s: float) -> pd.Timestamp:
+    """Unix seconds as a naive UTC timestamp (as Spark hands window times over)."""
+    return pd.Timestamp(unix_s, unit="s")
+
+
+def _current_span(stats: Any) -> list[RunSpan]:
+    first = stats.first_event_s
+    return [] if first is None else [RunSpan(_naive_utc(first))]
+
+
+def _newest_watermark(statuses: Any) -> pd.Timestamp | None:
+    """The 7a watermark of the newest batch status (naive UTC); None before it has one."""
+    marks = [pd.Timestamp(s.watermark) for s in statuses if s.watermark]
+    return max(marks).tz_convert(None) if marks else None
 
 
 def _same(before: pd.DataFrame | None, after: pd.DataFrame) -> bool:

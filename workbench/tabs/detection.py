@@ -16,18 +16,25 @@ from functools import partial
 
 import holoviews as hv
 import holoviews.plotting.bokeh
+import numpy as np
 import pandas as pd
 import panel as pn
 
+from pipelines.detector.window_view import OPEN, empty_windows, step_series, top_machines
 from pipelines.live.pipeline import machine_colour
-from workbench.charts import session_chart
+from workbench.charts import REDRAW_PERIOD_MS, session_chart
 from workbench.feeds.detection import DetectionFeed
-from workbench.tabs.series_charts import series_chart, start_stop_buttons, table_pane
+from workbench.tabs.series_charts import start_stop_buttons, table_pane
 
 CHART_HEIGHT_PX = 320
 CHART_WIDTH_PX = 640
 WAITING = "Waiting for data…"
 STREAM_NAMES = ("process", "memory")
+TOP_MACHINES = 10
+"""Machines drawn per chart (those with the most attacks): a fleet's 500 lines are unreadable."""
+WAITING_KEY = "waiting for data"
+OPEN_LABEL = "open window: count so far"
+ALERTS_HEIGHT_PX = 260
 
 
 def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
@@ -43,62 +50,238 @@ def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
     return pn.pane.Alert(f"Detector stopped. {message}", alert_type="secondary")
 
 
-def counts_chart(counts: pd.DataFrame | None, stream: str) -> hv.Overlay:
-    """One stream's 7a curves: one per machine, x = window start, y = count (pure)."""
-    rows = None if counts is None else counts[counts["stream"] == stream]
-    return series_chart(
-        rows,
-        x=("window_start", "window start (UTC)"),
-        y=("count", "distinct CMD_PID predicted attack"),
-        group="machine",
-        title=f"{stream.capitalize()}: attacking programs per 2-min window",
-        height=CHART_HEIGHT_PX,
-        width=CHART_WIDTH_PX,
-        colour=machine_colour,
-        label=lambda machine: f"machine {machine}",
+def counts_chart(windows: pd.DataFrame | None, stream: str) -> hv.Overlay:
+    """One stream's 7a counts as a step line per machine, the open windows apart (pure).
+
+    Args:
+        windows: :func:`pipelines.detector.window_view.classify_windows` rows (None:
+            nothing read back yet).
+        stream: ``process`` or ``memory``.
+
+    Returns:
+        An ``NdOverlay`` of step lines keyed ``machine N`` (closed and cut windows: a
+        window's count spans its shown extent, breaks where nothing was running) × a
+        scatter of the open windows' counts so far (hollow markers at their start).
+        At most :data:`TOP_MACHINES` machines are drawn, those with the most attacks;
+        the title says how many machines there are.
+    """
+
+    rows = None if windows is None else windows[windows["stream"] == stream]
+    machines = [] if rows is None or rows.empty else top_machines(rows, TOP_MACHINES)
+    x_dim = hv.Dimension("time", label="2-minute window (UTC)")
+    y_dim = hv.Dimension("count", label="distinct CMD_PID predicted attack")
+    lines: dict[str, hv.Curve] = {}
+    for machine in machines:
+        steps = step_series(rows[rows["machine"] == machine])  # type: ignore[index]
+        if not steps.empty:
+            name = machine_label(machine)
+            lines[name] = hv.Curve(steps, x_dim, y_dim, label=name)
+    open_rows = (
+        windows_of_state(rows, OPEN, machines)
+        if rows is not None and not rows.empty
+        else empty_windows()
     )
+    opened = pd.DataFrame(
+        {
+            "time": open_rows["shown_start"].astype("datetime64[ns]"),
+            "count": open_rows["count"].astype(float),
+            "machine": open_rows["machine"].map(machine_label).astype(object),
+            "colour": open_rows["machine"].map(lambda m: machine_colour(str(m))).astype(object),
+        }
+    )
+    waiting = not lines and opened.empty
+    if waiting:
+        empty = pd.DataFrame(
+            {"time": pd.Series(dtype="datetime64[ns]"), "count": pd.Series(dtype="float64")}
+        )
+        lines[WAITING_KEY] = hv.Curve(empty, x_dim, y_dim, label=WAITING_KEY)
+    # Fixed group and labels: the DynamicMap redrawing it needs the same layer types.
+    steps_overlay = hv.NdOverlay(
+        lines, kdims=["machine"], group="Windows", label="Closed", sort=False
+    )
+    partial = hv.Scatter(
+        opened, x_dim, [y_dim, "machine", "colour"], group="Windows", label=OPEN_LABEL
+    )
+    count_machines = 0 if rows is None else rows["machine"].nunique()
+    title = f"{stream.capitalize()}: attacking programs per 2-min window"
+    if count_machines > TOP_MACHINES:
+        title += f" (top {TOP_MACHINES} of {count_machines} machines)"
+    if waiting:
+        title += " (waiting for data)"
+    if "bokeh" in hv.Store.renderers:
+        for key, line in lines.items():
+            tint = "#9ca3af" if key == WAITING_KEY else machine_colour(key.split()[-1])
+            line.opts(
+                color=tint, line_width=2, interpolation="steps-post", tools=["hover"],
+                framewise=True, padding=0.05, backend="bokeh",
+            )  # fmt: skip
+        partial.opts(
+            color="colour", fill_alpha=0.0, line_width=2, size=9, marker="circle",
+            tools=["hover"], framewise=True, backend="bokeh",
+        )  # fmt: skip
+    chart = steps_overlay * partial
+    if "bokeh" in hv.Store.renderers:
+        chart = chart.opts(
+            title=title,
+            height=CHART_HEIGHT_PX,
+            width=CHART_WIDTH_PX,
+            legend_position="right",
+            show_grid=True,
+            framewise=True,
+            backend="bokeh",
+        )
+    return chart
 
 
-def latest_counts_table(counts: pd.DataFrame | None) -> pn.viewable.Viewable:
-    """The newest window's count per machine and stream, or the waiting line."""
-    from pipelines.detector.readback import latest_window_counts
+def windows_of_state(rows: pd.DataFrame, state: str, machines: list[int]) -> pd.DataFrame:
+    """The rows in ``state`` of the given machines."""
+    return rows[(rows["state"] == state) & rows["machine"].isin(machines)]
 
-    if counts is None or counts.empty:
+
+def machine_label(machine: object) -> str:
+    """A machine as the other tabs name it: ``machine 4``."""
+    return f"machine {machine}"
+
+
+def latest_counts_table(windows: pd.DataFrame | None) -> pn.viewable.Viewable:
+    """The newest window's count per machine and stream, open or final, or the waiting line.
+
+    Args:
+        windows: :func:`pipelines.detector.window_view.classify_windows` rows.
+    """
+    counted = None if windows is None else windows[windows["count"] > 0]
+    if counted is None or counted.empty:
         return pn.pane.Markdown(f"_{WAITING} (no attack counted in any window yet)_")
-    latest = latest_window_counts(counts)
-    shown = latest.assign(window_start=latest["window_start"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    newest = counted.sort_values("window_start").groupby(["machine", "stream"]).tail(1)
+    newest = newest.sort_values(["machine", "stream"])
+    shown = pd.DataFrame(
+        {
+            "machine": newest["machine"].to_numpy(),
+            "stream": newest["stream"].to_numpy(),
+            "window_start": newest["window_start"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+            "count": newest["count"].to_numpy(),
+            "window": np.where(newest["state"] == OPEN, "open", "final").tolist(),
+        }
+    )
     return pn.Column(
         pn.pane.Markdown("**Latest window per machine**"),
         table_pane(shown, "latest-counts"),
     )
 
 
-def alerts_table(alerts: pd.DataFrame | None, alerts_total: int) -> pn.viewable.Viewable:
-    """The newest attack events (one row per machine, CMD, PID, window), or waiting."""
+ALERT_TITLES: dict[str, str] = {
+    "severity": "Severity",
+    "machine": "Machine",
+    "CMD": "Program (CMD)",
+    "PID": "PID",
+    "window_start": "Window start (UTC)",
+    "pair_count": "Process–memory pairs",
+    "severity_score": "Score (0–1)",
+    "first_process_event_time": "First process record (UTC)",
+    "first_memory_event_time": "First memory record (UTC)",
+}
+"""The alerts view's columns, in order, with their headers (units where they have one)."""
+SEVERITY_COLOURS: dict[str, str] = {"high": "#fecaca", "medium": "#fde68a", "low": "#e5e7eb"}
+SEVERITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+
+
+def alerts_frame(alerts: pd.DataFrame | None) -> pd.DataFrame:
+    """The attack events as the alerts view shows them: newest first, readable (pure).
+
+    Times as ``YYYY-MM-DD HH:MM:SS`` text (UTC), the score to 3 decimals, the columns
+    of :data:`ALERT_TITLES` in that order; empty (same columns) before the first alert.
+    """
+    columns = list(ALERT_TITLES)
     if alerts is None or alerts.empty:
-        return pn.pane.Markdown(f"**Attack events** · _{WAITING} (none yet)_")
-    shown = alerts.loc[
-        :,
-        [
-            "machine",
-            "CMD",
-            "PID",
-            "window_start",
-            "pair_count",
-            "severity",
-            "severity_score",
-            "first_process_event_time",
-            "first_memory_event_time",
-        ],
-    ].copy()
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    shown = alerts.loc[:, columns].copy()
+    shown = shown.sort_values(
+        ["window_start", "first_process_event_time"], ascending=False, kind="stable"
+    )
     for column in ("window_start", "first_process_event_time", "first_memory_event_time"):
         shown[column] = pd.to_datetime(shown[column]).dt.strftime("%Y-%m-%d %H:%M:%S")
-    shown["severity_score"] = shown["severity_score"].round(3)
-    return pn.Column(
-        pn.pane.Markdown(
-            f"**Attack events** (newest {len(shown)}; {alerts_total:,} alerts raised in this run)"
-        ),
-        table_pane(shown, "attack-events"),
+    shown["severity_score"] = shown["severity_score"].astype(float).round(3)
+    return shown.reset_index(drop=True)
+
+
+def new_high_alerts(before: pd.DataFrame | None, after: pd.DataFrame | None) -> pd.DataFrame:
+    """High-severity alerts in ``after`` that ``before`` did not hold (pure)."""
+    if after is None or after.empty:
+        return alerts_frame(None)
+    key = ["machine", "CMD", "PID", "window_start"]
+    high = after[after["severity"] == "high"]
+    if before is None or before.empty:
+        return high
+    seen = set(before.loc[:, key].itertuples(index=False, name=None))
+    fresh = [row not in seen for row in high.loc[:, key].itertuples(index=False, name=None)]
+    return high[fresh]
+
+
+def alert_notice(alert: pd.Series) -> str:
+    """One line for a high-severity alert's notification."""
+    return (
+        f"High-severity attack: {alert['CMD']} (PID {alert['PID']}) on machine "
+        f"{alert['machine']}, window {alert['window_start']} UTC"
+    )
+
+
+def _severity_style(value: object) -> str:
+    colour = SEVERITY_COLOURS.get(str(value))
+    return f"background-color: {colour}; font-weight: bold" if colour else ""
+
+
+def alerts_view(feed: DetectionFeed) -> pn.Column:
+    """The attack events, newest first, sortable and filterable (severity, machine, program).
+
+    One table per session, kept across updates (its sorting and filters stay): the
+    session's own periodic callback hands it the feed's newest alerts, and pops up a
+    notification for each new high-severity one.
+    """
+    table = pn.widgets.Tabulator(
+        alerts_frame(feed.alerts),
+        titles=ALERT_TITLES,
+        show_index=False,
+        disabled=True,
+        layout="fit_data_table",
+        height=ALERTS_HEIGHT_PX,
+        sizing_mode="stretch_width",
+        header_filters={
+            "severity": {"type": "list", "valuesLookup": True, "clearable": True},
+            "machine": {"type": "input", "func": "=", "placeholder": "machine"},
+            "CMD": {"type": "input", "func": "like", "placeholder": "program"},
+        },
+        css_classes=["attack-events"],
+    )
+    table.style.map(_severity_style, subset=["severity"])  # type: ignore[union-attr]
+    heading = pn.pane.Markdown(_alerts_heading(feed.alerts, feed.alerts_total))
+    last = {"alerts": feed.alerts, "total": feed.alerts_total}
+
+    def pull() -> None:
+        alerts, total = feed.alerts, feed.alerts_total
+        if alerts is last["alerts"] and total == last["total"]:
+            return
+        fresh = new_high_alerts(last["alerts"], alerts)
+        last.update(alerts=alerts, total=total)
+        with pn.io.hold():
+            table.value = alerts_frame(alerts)
+            heading.object = _alerts_heading(alerts, total)
+        notifications = pn.state.notifications
+        if notifications is not None:
+            for _, alert in fresh.head(3).iterrows():
+                notifications.error(alert_notice(alert), duration=10_000)
+
+    pn.state.add_periodic_callback(pull, period=REDRAW_PERIOD_MS)
+    return pn.Column(heading, table, sizing_mode="stretch_width")
+
+
+def _alerts_heading(alerts: pd.DataFrame | None, alerts_total: int) -> str:
+    if alerts is None or alerts.empty:
+        return f"**Attack events** · _{WAITING} (none yet)_"
+    high = int((alerts["severity"] == "high").sum())
+    return (
+        f"**Attack events**: {alerts_total:,} raised in this run; the newest {len(alerts)} "
+        f"here ({high} high severity), newest first. Filter by severity, machine or "
+        "program in the headers; click a header to sort."
     )
 
 
@@ -132,7 +315,7 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     charts = pn.Column(
         *[
             pn.pane.HoloViews(
-                session_chart(lambda: feed.counts, partial(counts_chart, stream=stream)),
+                session_chart(lambda: feed.windows, partial(counts_chart, stream=stream)),
                 width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,
@@ -141,7 +324,7 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
         ],
     )
     side = pn.Column(
-        pn.bind(latest_counts_table, feed.param.counts),
+        pn.bind(latest_counts_table, feed.param.windows),
         pn.bind(totals_table, feed.param.totals, feed.param.refreshed_at),
         pn.bind(quality_table, feed.param.quality, feed.param.quality_note),
         width=420,
@@ -149,8 +332,9 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     return pn.Column(
         detector_controls(feed),
         pn.bind(state_banner, feed.param.state, feed.param.message, feed.param.failure),
+        # Alerts first: above the charts, visible without scrolling.
+        alerts_view(feed),
         pn.Row(charts, side),
-        pn.bind(alerts_table, feed.param.alerts, feed.param.alerts_total),
         sizing_mode="stretch_width",
         name="Detection",
     )

@@ -85,7 +85,7 @@ def test_only_the_spark_side_imports_pyspark_and_no_one_imports_the_screen() -> 
 
 
 SPARK_SIDE_OUTSIDE_FEEDS = (
-    "pipelines.detector.readback",  # the Detection tab's read-back of the memory sink
+    "pipelines.detector.window_view",  # the Detection tab's charts: 7a windows' states (pure)
     "pipelines.detector.health_reader",  # the Health tab's column list
     "pipelines.spark.jvm",  # app_hooks: end the JVM when the server unloads
 )

@@ -16,10 +16,17 @@ import pandas as pd
 import panel as pn
 import pytest
 
+from pipelines.detector.window_view import RunSpan, classify_windows
 from tests.unit.workbench.test_app_views import render, visible_text
 from workbench.feeds import WorkbenchState
 from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
-from workbench.tabs.detection import counts_chart, detection_tab
+from workbench.tabs.detection import (
+    alert_notice,
+    alerts_frame,
+    counts_chart,
+    detection_tab,
+    new_high_alerts,
+)
 from workbench.tabs.health import health_tab, history_chart
 from workbench.tabs.series_charts import series
 from workbench.tabs.status import detector_line, sidebar
@@ -40,6 +47,13 @@ def counts() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
     frame["window_end"] = frame["window_start"] + timedelta(minutes=2)
     return frame.loc[:, ["machine", "window_start", "window_end", "stream", "count"]]
+
+
+def windows() -> pd.DataFrame:
+    """The same rows as the feed classifies them at 10:03 into a run begun at 10:00: the
+    10:00 windows are final, the 10:02 ones still open; machine 5's memory counted
+    nothing at 10:00 (a zero)."""
+    return classify_windows(counts(), watermark=T0 + timedelta(minutes=3), spans=[RunSpan(T0)])
 
 
 def alerts() -> pd.DataFrame:
@@ -111,8 +125,16 @@ def test_detection_and_health_say_they_wait_before_data(state: WorkbenchState) -
 
 
 # -- normal state -----------------------------------------------------------------------
-def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchState) -> None:
-    root = render(detection_tab(state.detection))
+def test_detection_tab_shows_counts_events_totals_and_quality(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session's periodic callbacks (the alerts view pulls from the feed), by hand.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    tab = detection_tab(state.detection)
+    root = render(tab)
     side = render(sidebar(state))
     per_stream = {
         "process": SimpleNamespace(batches=4, records=400, quarantined=2, scored=398, attacks=40),
@@ -124,6 +146,7 @@ def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchSt
         state="running",
         message="trigger 2 s",
         counts=counts(),
+        windows=windows(),
         alerts=alerts(),
         alerts_total=1,
         totals=totals_frame(per_stream),
@@ -131,20 +154,32 @@ def test_detection_tab_shows_counts_events_totals_and_quality(state: WorkbenchSt
         quality=quality_frame(quality),
         quality_note="against the ground truth in /data/generated",
     )
+    for callback in callbacks:
+        callback()
     text = visible_text(root)
     assert "Detector running. trigger 2 s" in text
     assert "Waiting for data" not in text
-    # The newest window per machine and stream (machine 5 process: its only window).
-    latest = _cells(text, "machine Stream window_start count", 4 * 5)
+    # The newest window per machine and stream (machine 5 process: its only window),
+    # and whether its count is final or still growing.
+    latest = _cells(text, "machine Stream window_start count window", 4 * 6)
     assert latest == [
-        "4", "memory", "2026-11-28", "10:02:00", "4",
-        "4", "process", "2026-11-28", "10:02:00", "6",
-        "5", "memory", "2026-11-28", "10:02:00", "7",
-        "5", "process", "2026-11-28", "10:00:00", "1",
+        "4", "memory", "2026-11-28", "10:02:00", "4", "open",
+        "4", "process", "2026-11-28", "10:02:00", "6", "open",
+        "5", "memory", "2026-11-28", "10:02:00", "7", "open",
+        "5", "process", "2026-11-28", "10:00:00", "1", "final",
     ]  # fmt: skip
-    assert "Attack events (newest 1; 1 alerts raised in this run)" in text
-    event = _cells(text, "first_process_event_time first_memory_event_time", 7)
-    assert event == ["5", "xmrig", "4242", "2026-11-28", "10:02:00", "3", "high"]
+    assert "Attack events: 1 raised in this run; the newest 1 here (1 high severity)" in text
+    (table,) = tab.select(pn.widgets.Tabulator)
+    assert table.value.to_dict("records") == [
+        {
+            "severity": "high", "machine": 5, "CMD": "xmrig", "PID": 4242,
+            "window_start": "2026-11-28 10:02:00", "pair_count": 3, "severity_score": 0.951,
+            "first_process_event_time": "2026-11-28 10:02:04",
+            "first_memory_event_time": "2026-11-28 10:02:08",
+        }
+    ]  # fmt: skip
+    assert table.titles["pair_count"] == "Process–memory pairs"
+    assert set(table.header_filters) == {"severity", "machine", "CMD"}
     assert _cells(text, "Stream batches records quarantined scored attacks", 6) == [
         "process",
         "4",
@@ -179,27 +214,49 @@ def test_tab_charts_redraw_from_the_feed_on_the_sessions_own_callback(
     health = [
         pane.object for pane in health_tab(state.health, start=False).select(pn.pane.HoloViews)
     ]
-    assert len(callbacks) == len(detection) + len(health) == 4
+    # One per chart, and the alerts view's.
+    assert len(callbacks) == len(detection) + len(health) + 1 == 5
     assert all(list(chart[()].get(0).keys()) == ["waiting for data"] for chart in detection)
 
-    state.detection.counts = counts()
+    state.detection.windows = windows()
     state.health.show([health_record("process", 0, T0, records_per_s=10.0, lag=100)])
     for callback in callbacks:
         callback()
     process, memory = (chart[()] for chart in detection)
-    assert sorted(process.get(0).keys()) == ["4", "5"]
-    assert list(series(memory, "5")["count"]) == [7]
+    assert sorted(process.get(0).keys()) == ["machine 4", "machine 5"]
+    # Machine 5's memory: a final zero at 10:00; its 7 so far at 10:02 is an open marker.
+    assert list(series(memory, "machine 5")["count"]) == [0.0, 0.0]
+    assert ("machine 5", 7.0) in set(
+        zip(memory.get(1)["machine"], memory.get(1)["count"], strict=True)
+    )
     rate, lag = (chart[()] for chart in health)
     assert list(series(rate, "process")["records_per_s"]) == [10.0]
     assert list(series(lag, "process")["lag"]) == [100.0]
 
 
-def test_counts_chart_draws_one_curve_per_machine_with_every_window() -> None:
-    chart = counts_chart(counts(), "memory")
-    assert sorted(chart.get(0).keys()) == ["4", "5"]
-    assert list(series(chart, "4")["count"]) == [2, 4]
-    assert list(series(chart, "5")["count"]) == [7]  # one window: drawn as a marker
-    assert list(counts_chart(counts(), "process").get(0).keys()) == ["4", "5"]
+def test_counts_chart_steps_through_final_windows_and_marks_the_open_one_apart() -> None:
+    chart = counts_chart(windows(), "memory")
+    assert sorted(chart.get(0).keys()) == ["machine 4", "machine 5"]
+    # Machine 4's final 10:00 window (2) spans its two minutes; the open 10:02 window's
+    # 4 so far is not on the line (it would read as a fall), but a hollow marker.
+    four = series(chart, "machine 4")
+    assert list(four["count"]) == [2.0, 2.0]
+    assert list(four["time"]) == [T0, T0 + timedelta(minutes=2)]
+    opened = chart.get(1).dframe()
+    assert sorted(zip(opened["machine"], opened["count"], strict=True)) == [
+        ("machine 4", 4.0),
+        ("machine 5", 7.0),
+    ]
+    assert chart.get(1).label == "open window: count so far"
+
+
+def test_counts_chart_of_a_fleet_draws_its_top_machines_and_says_so() -> None:
+    rows = [(m, T0, "process", m) for m in range(1, 31)]
+    frame = pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
+    frame["window_end"] = frame["window_start"] + timedelta(minutes=2)
+    chart = counts_chart(classify_windows(frame, watermark=T0 + timedelta(minutes=2)), "process")
+    assert list(chart.get(0).keys()) == [f"machine {m}" for m in range(30, 20, -1)]
+    assert "(top 10 of 30 machines)" in chart.opts.get().kwargs["title"]
 
 
 def test_health_tab_shows_the_latest_record_per_stream_and_curves(
@@ -282,7 +339,9 @@ def test_a_served_chart_redraws_from_waiting_to_data_and_back(
                 for key in keys
                 for i in range(points)
             ]
-            return pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
+            frame = pd.DataFrame(rows, columns=["machine", "window_start", "stream", "count"])
+            frame["window_end"] = frame["window_start"] + timedelta(minutes=2)
+            return classify_windows(frame, watermark=T0 + timedelta(hours=1))
         rows = [
             (T0 + timedelta(seconds=5 * i), key, float(i)) for key in keys for i in range(points)
         ]
@@ -299,15 +358,49 @@ def test_a_served_chart_redraws_from_waiting_to_data_and_back(
     def legend() -> list[str]:
         return [item.label.value for item in plot.state.legend[0].items]
 
-    assert legend() == ["waiting for data"]
+    # The counts chart's legend also explains its hollow markers (open windows).
+    explained = ["open window: count so far"] if draw == "counts" else []
+    assert legend() == ["waiting for data", *explained]
     for keys, points in ((["4"], 1), (["4", "5"], 2), (["5"], 3), ([], 0), (["4", "5"], 1)):
         data = frame(keys, points) if keys else None
         pipe.send(data)
-        assert legend() == (keys or ["waiting for data"]), (keys, points)
+        named = [f"machine {k}" for k in keys] if draw == "counts" else keys
+        expected = [*(named or ["waiting for data"]), *explained]
+        assert sorted(legend()) == sorted(expected), (keys, points)
         if data is not None:
             # The x axis spans this frame's times (not the placeholder's 1970 range).
-            x = data.iloc[:, 1] if draw == "counts" else data["at"]
+            x = data["window_start"] if draw == "counts" else data["at"]
             shown = pd.Timestamp(plot.state.x_range.start), pd.Timestamp(plot.state.x_range.end)
             assert shown[0] <= x.min() <= x.max() <= shown[1], (shown, keys, points)
             assert shown[1] - shown[0] < timedelta(hours=1), shown
     assert "Traceback" not in caplog.text and "must only contain" not in caplog.text
+
+
+def test_only_alerts_not_seen_before_and_of_high_severity_are_notified() -> None:
+    first = alerts()
+    later = pd.concat(
+        [
+            first,
+            first.assign(PID=7, severity="medium"),
+            first.assign(PID=8, window_start=T0 + timedelta(minutes=4)),
+        ],
+        ignore_index=True,
+    )
+    fresh = new_high_alerts(first, later)
+    assert list(fresh["PID"]) == [8]
+    assert alert_notice(fresh.iloc[0]).startswith(
+        "High-severity attack: xmrig (PID 8) on machine 5"
+    )
+    assert list(new_high_alerts(None, first)["PID"]) == [4242]
+    assert new_high_alerts(later, later).empty
+
+
+def test_the_alerts_view_lists_the_newest_first_with_readable_times() -> None:
+    frame = pd.concat(
+        [alerts(), alerts().assign(PID=1, window_start=T0 + timedelta(minutes=6))],
+        ignore_index=True,
+    )
+    shown = alerts_frame(frame)
+    assert list(shown["PID"]) == [1, 4242]
+    assert list(shown.columns[:3]) == ["severity", "machine", "CMD"]
+    assert shown["window_start"].iloc[0] == "2026-11-28 10:06:00"
