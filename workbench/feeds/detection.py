@@ -39,6 +39,7 @@ from pipelines.schema.columns import STREAMS
 from workbench.feeds.worker import submit
 
 if TYPE_CHECKING:
+    from pipelines.detector.drain import DrainReport
     from pipelines.detector.job import Detector
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class DetectionFeed(param.Parameterized):
         self._timer: threading.Timer | None = None
         self._generation = 0  # bumped at every start/stop: stale cycles end themselves
         self._last_quality = 0.0
+        self.last_stop: DrainReport | None = None
+        """How the last graceful stop went (None before one, or after a failure)."""
 
     @property
     def running(self) -> bool:
@@ -183,12 +186,17 @@ class DetectionFeed(param.Parameterized):
             self.busy = False
             self._lock.release()
 
-    def stop_now(self, wait_s: float = 0.0) -> bool:
-        """Stop every query (blocking); the last read-back stays on show.
+    def stop_now(self, wait_s: float = 0.0, drain_timeout_s: float | None = None) -> bool:
+        """Stop gracefully (blocking): let the queries catch up with what the topics
+        hold now, then stop them between two micro-batches; the message says what
+        remains for the next start (also in :attr:`last_stop`), and the last read-back
+        stays on show.
 
         Args:
             wait_s: how long to wait for a start or stop in progress to finish first
                 (0: do not wait).
+            drain_timeout_s: the longest drain, seconds (default
+                ``settings.detector.drain_timeout_s``).
 
         Returns:
             True when stopped (or nothing ran); False when a start or stop was still
@@ -200,18 +208,26 @@ class DetectionFeed(param.Parameterized):
         try:
             self._generation += 1
             self._cancel_timer()
+            self.last_stop = None
             detector, self.detector = self.detector, None
             if detector is None:
                 return True
-            self.param.update(busy=True, message="Stopping the detector…")
-            try:
-                # One last read-back, so the tab shows what the detector ended with.
-                self._read_back(detector)
-            except Exception:
-                log.warning("the last read-back before stopping failed", exc_info=True)
-            detector.stop()
+            timeout_s = (
+                self.settings.detector.drain_timeout_s
+                if drain_timeout_s is None
+                else drain_timeout_s
+            )
+            self.param.update(
+                busy=True,
+                message=f"Stopping the detector: scoring what was sent (up to {timeout_s:g} s)…",
+            )
+            # One last read-back once drained, so the tab shows what the detector ended with.
+            report = detector.stop_gracefully(
+                timeout_s, before_stop=lambda: self._read_back(detector)
+            )
+            self.last_stop = report
             if self.state != "failed":
-                self.param.update(state="stopped", message="Detector stopped.")
+                self.param.update(state="stopped", message=report.sentence("Detector"))
             return True
         finally:
             self.busy = False

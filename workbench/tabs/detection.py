@@ -40,7 +40,9 @@ def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
         )
     if state == "running":
         return pn.pane.Alert(f"**Detector running.** {message}", alert_type="success")
-    return pn.pane.Alert(f"Detector stopped. {message}", alert_type="secondary")
+    # A graceful stop's message starts with "Detector stopped…" itself (what remains).
+    text = message if message.startswith("Detector stopped") else f"Detector stopped. {message}"
+    return pn.pane.Alert(text, alert_type="secondary")
 
 
 def counts_chart(counts: pd.DataFrame | None, stream: str) -> hv.Overlay:
