@@ -51,9 +51,14 @@ def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
 
 
 def _places(spark: SparkSession, out: Path, name: str, stage: str | None = None) -> list[Any]:
-    if not (out / name).is_dir():  # an output never written (nothing quarantined)
+    root = out / name
+    # Never written, or only a cut batch began (Spark skips ``_temporary`` and dot files).
+    if not any(
+        not any(part.startswith(("_", ".")) for part in path.relative_to(root).parts)
+        for path in root.rglob("*.parquet")
+    ):
         return []
-    frame = spark.read.parquet(str(out / name))
+    frame = spark.read.parquet(str(root))
     if stage is not None:
         frame = frame.filter(F.col(transforms.STAGE).isin(*stage.split(",")))
     return kafka_places(frame)

@@ -95,8 +95,7 @@ def test_committed_offsets_before_the_first_commit_are_empty(tmp_path: Path) -> 
         ),
         (
             DrainReport({"process": 0, "memory": 1}, 30.0, timed_out=True),
-            "Pipeline stopped after 30 s of draining: 1 memory record remains for the next "
-            "start.",
+            "Pipeline stopped after 30 s of draining: 1 memory record remains for the next start.",
         ),
         (
             # Caught up, but records arrived after the end offsets were taken.
