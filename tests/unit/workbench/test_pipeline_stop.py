@@ -1,4 +1,5 @@
-"""Stop pipeline's order and message, with stand-ins for the parts it stops.
+"""Stop pipeline's order and message, and Stop detector's, with stand-ins for the parts
+they stop.
 
 The stand-ins only record when they are stopped; the graceful stop itself (Kafka,
 Spark) is tested in tests/integration/detector/test_graceful_stop.py.
@@ -6,11 +7,13 @@ Spark) is tested in tests/integration/detector/test_graceful_stop.py.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from pipelines.config import load_settings, replace
 from pipelines.detector.drain import DrainReport
+from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.pipeline import PipelineFeed
 
 
@@ -74,3 +77,35 @@ def test_stop_without_a_detector_stops_producers_then_live_views() -> None:
     assert feed.stop_now() is True
     assert calls == ["producers", "live"]
     assert feed.message == "Pipeline stopped."
+
+
+class _Detector:
+    """Stands in for ``Detector``: records the graceful stop it is asked for."""
+
+    def __init__(self, report: DrainReport) -> None:
+        self.report = report
+        self.asked: list[tuple[float | None, bool]] = []
+
+    def stop_gracefully(
+        self, timeout_s: float | None = None, *, before_stop: Any = None
+    ) -> DrainReport:
+        self.asked.append((timeout_s, before_stop is not None))
+        return self.report
+
+
+def test_stop_detector_drains_for_the_setting_and_says_what_remains() -> None:
+    settings = replace(load_settings(), {"detector.drain_timeout_s": 12.5})
+    feed = DetectionFeed(settings)
+    report = DrainReport({"process": 405, "memory": 0}, 12.0, timed_out=True)
+    detector = _Detector(report)
+    feed.detector = cast(Any, detector)
+    feed.state = "running"
+    assert feed.stop_now() is True
+    assert detector.asked == [(12.5, True)]  # with the last read-back before the stop
+    assert feed.last_stop is report and feed.detector is None
+    assert (feed.state, feed.message) == (
+        "stopped",
+        "Detector stopped after 12 s of draining: 405 process records remain for the next start.",
+    )
+    assert feed.stop_now() is True  # nothing runs any more: no report to show
+    assert feed.last_stop is None
