@@ -19,7 +19,9 @@ docs/detector.md):
 
 A :class:`~pipelines.detector.monitor.DetectorMonitor` thread turns finished batches into
 health records, totals and ``on_batch`` calls. Models are loaded and checked against
-the cleaned schema before any query starts.
+the cleaned schema before any query starts. :meth:`Detector.stop_gracefully` lets every
+query catch up with its topics (bounded, :mod:`~pipelines.detector.drain`) before
+stopping them; :meth:`Detector.stop` stops at once.
 """
 
 from __future__ import annotations
