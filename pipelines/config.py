@@ -199,6 +199,13 @@ class DetectorSettings(_Frozen):
     counts_table: str = Field(
         default="attack_counts", min_length=1, description="the 7a memory sink's SQL table"
     )
+    drain_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="a graceful stop (the workbench's Stop pipeline / Stop detector) waits "
+        "up to this long for every query to catch up with its topics' end offsets before "
+        "stopping them; what is still unread is reported and left for the next start",
+    )
     output_dir: Path | None = Field(default=None, description="default: <home>/detector")
     checkpoint_dir: Path | None = Field(
         default=None, description="default: <home>/checkpoints/detector"

@@ -19,7 +19,9 @@ docs/detector.md):
 
 A :class:`~pipelines.detector.monitor.DetectorMonitor` thread turns finished batches into
 health records, totals and ``on_batch`` calls. Models are loaded and checked against
-the cleaned schema before any query starts.
+the cleaned schema before any query starts. :meth:`Detector.stop_gracefully` lets every
+query catch up with its topics (bounded, :mod:`~pipelines.detector.drain`) before
+stopping them; :meth:`Detector.stop` stops at once.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms
 from pipelines.detector.alerts import PairsWriter, seed_ledger
+from pipelines.detector.drain import (
+    DrainReport,
+    TopicPartition,
+    caught_up,
+    committed_offsets,
+    offsets_behind,
+)
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.ingest import IngestFigures, IngestWriter
 from pipelines.detector.layout import (
@@ -80,6 +89,43 @@ CANCELLED_BATCH_MARKERS: Final = (
 """What a micro-batch failure says when the JVM or the query is being stopped."""
 
 
+INTERRUPTED_BATCH_TEXT: Final = (
+    "py4j.protocol.Py4JJavaError: An error occurred while calling foreachBatch.\n"
+    ": java.lang.InterruptedException: the detector stopped during this micro-batch"
+)
+"""What a ``foreachBatch`` handler cut short by a stop tells Spark, in a few words.
+
+Spark recognises a stop that interrupted a Python ``foreachBatch`` by matching the
+Python side's error text with ``py4j.protocol.Py4JJavaError: An error occurred while
+calling((.|\r\n|\r|\n)*)(java.lang.InterruptedException|…)`` (``StreamExecution.
+PROXY_ERROR``, SPARK-39218). That pattern recurses once per character: on the full text
+(a Python traceback around a Java stack trace, several thousand characters) the stream
+thread died with a ``StackOverflowError`` and printed ~1,000 ``java.util.regex`` frames
+per query to Spark's log. A short text that still matches is recognised as a stop."""
+
+
+class BatchInterrupted(RuntimeError):
+    """A micro-batch cut short because the detector stops (Spark does not commit it)."""
+
+
+class _StopAwareHandler:
+    """A ``foreachBatch`` handler whose failure during a stop reaches Spark as
+    :data:`INTERRUPTED_BATCH_TEXT` (not the long traceback Spark cannot parse)."""
+
+    def __init__(self, handler: Callable[[DataFrame, int], None], stopping: threading.Event):
+        self.handler = handler
+        self.stopping = stopping
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        try:
+            self.handler(batch, batch_id)
+        except Exception:
+            if not self.stopping.is_set():
+                raise
+            # ``from None``: py4j sends Spark the formatted traceback, chained causes too.
+            raise BatchInterrupted(INTERRUPTED_BATCH_TEXT) from None
+
+
 class _StopNoiseFilter(logging.Filter):
     """While the detector stops, drop py4j's tracebacks of the micro-batches it cancels.
 
@@ -96,6 +142,8 @@ class _StopNoiseFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BatchInterrupted):
+            return False  # a micro-batch the stop cut short: Spark runs it again next start
         if isinstance(error, (Py4JNetworkError, ConnectionError)):
             return False  # the JVM is gone (SIGTERM reached it): not a fault of the batch
         if not isinstance(error, Py4JJavaError):
@@ -145,6 +193,12 @@ class DetectorStats:
     newest_event_s: float | None = None
     """Event time of its newest cleaned record so far."""
 
+
+DRAIN_POLL_S: Final = 0.25
+"""How often a drain reads the queries' checkpoints."""
+STOP_IDLE_WAIT_S: Final = 5.0
+"""Longest a graceful stop waits for one query to finish its running trigger."""
+IDLE_POLL_S: Final = 0.05
 
 SOURCE_FETCH_MAX_WAIT_MS: Final = 10
 """How long the broker may hold a fetch of Spark's Kafka source that found no new data.
@@ -475,7 +529,7 @@ class Detector:
         )
         self._queries[name] = (
             records.writeStream.queryName(name)
-            .foreachBatch(writer)
+            .foreachBatch(_StopAwareHandler(writer, self._stopping))
             .option("checkpointLocation", self._checkpoint(name))
             .trigger(processingTime=f"{self.trigger_s} seconds")
             .start()
@@ -517,7 +571,7 @@ class Detector:
         self._queries[PAIRS_QUERY] = (
             pairs.writeStream.queryName(PAIRS_QUERY)
             .outputMode("append")
-            .foreachBatch(writer)
+            .foreachBatch(_StopAwareHandler(writer, self._stopping))
             .option("checkpointLocation", self._checkpoint(PAIRS_QUERY))
             .trigger(processingTime=f"{self.monitor_trigger_s} seconds")
             .start()
@@ -557,12 +611,136 @@ class Detector:
                     return f"query {name} failed: {str(error).strip().splitlines()[0]}"
         return None
 
-    def stop(self) -> None:
-        """Stop every query (idempotent); the memory sink table stays queryable."""
+    def _end_offsets(self, topics: list[str]) -> dict[TopicPartition, int]:
+        return {
+            (topic, partition): end
+            for topic in topics
+            for partition, end in kafka_io.topic_end_offsets(self.settings.kafka, topic).items()
+        }
+
+    def _wait_until(self, condition: Callable[[], bool], deadline: float, poll_s: float) -> bool:
+        """Poll ``condition`` until it holds (True), the deadline passes or a query fails."""
+        while not condition():
+            if time.monotonic() >= deadline or self.failure() is not None:
+                return False
+            time.sleep(poll_s)
+        return True
+
+    def drain(self, timeout_s: float, *, poll_s: float = DRAIN_POLL_S) -> bool:
+        """Wait until the queries have read what the source topics hold now (bounded).
+
+        First every ingest query, until it has committed a micro-batch ending at its
+        source topic's end offsets as they are now; then the 7a and 7b queries, until
+        each has read both attack topics to their end offsets as they are then (the
+        ingest wrote its last attack records before committing). Progress is read from
+        the checkpoints, which is also what the next start resumes from. Nothing is
+        stopped; unlike ``processAllAvailable()`` this never waits past ``timeout_s``.
+
+        Args:
+            timeout_s: the longest wait, seconds.
+            poll_s: how often to look, seconds.
+
+        Returns:
+            True when every query caught up in time; False on timeout, when a query
+            failed, or when the broker could not be asked for the end offsets.
+        """
+        deadline = time.monotonic() + timeout_s
+        ingest = {s: self.checkpoint_dir / INGEST_QUERY[s] for s in STREAMS}
+        monitoring = [self.checkpoint_dir / COUNTS_CHECKPOINT, self.checkpoint_dir / PAIRS_QUERY]
+        try:
+            ends = {s: self._end_offsets([self.topics.source(s)]) for s in STREAMS}
+        except Exception as exc:  # the broker is away: nothing to wait for
+            log.warning("draining: the source topics' end offsets are unknown: %s", exc)
+            return False
+
+        def ingest_caught_up() -> bool:
+            return all(caught_up(ends[s], committed_offsets(ingest[s])) for s in STREAMS)
+
+        if not self._wait_until(ingest_caught_up, deadline, poll_s):
+            return False
+        try:
+            attack_ends = self._end_offsets([self.topics.attacks(s) for s in STREAMS])
+        except Exception as exc:
+            log.warning("draining: the attack topics' end offsets are unknown: %s", exc)
+            return False
+        return self._wait_until(
+            lambda: all(caught_up(attack_ends, committed_offsets(c)) for c in monitoring),
+            deadline,
+            poll_s,
+        )
+
+    def unread(self) -> dict[str, int] | None:
+        """Per stream, the source topic's records the ingest query has not committed
+        (what the next start reads first); None when the broker cannot be asked."""
+        try:
+            return {
+                stream: offsets_behind(
+                    self._end_offsets([self.topics.source(stream)]),
+                    committed_offsets(self.checkpoint_dir / INGEST_QUERY[stream]),
+                )
+                for stream in STREAMS
+            }
+        except Exception as exc:
+            log.warning("the records left for the next start could not be counted: %s", exc)
+            return None
+
+    def stop_gracefully(
+        self,
+        timeout_s: float | None = None,
+        *,
+        before_stop: Callable[[], None] | None = None,
+    ) -> DrainReport:
+        """Drain (:meth:`drain`, bounded), stop every query between two micro-batches,
+        and count what remains for the next start.
+
+        Stop the producers first: the end offsets are taken when this is called, so
+        records sent afterwards are left for the next start (and counted as such).
+
+        Args:
+            timeout_s: the longest drain, seconds (default
+                ``settings.detector.drain_timeout_s``; 0 stops at once).
+            before_stop: called after the drain, before the queries stop (a last
+                read-back of the memory sink, say); its failure is logged, not raised.
+        """
+        if timeout_s is None:
+            timeout_s = self.settings.detector.drain_timeout_s
+        started = time.monotonic()
+        drained = self.drain(timeout_s) if self._queries and timeout_s > 0 else None
+        waited_s = time.monotonic() - started
+        if before_stop is not None:
+            try:
+                before_stop()
+            except Exception:  # stopping matters more than what it wanted to show
+                log.warning("the call before the stop failed", exc_info=True)
+        self.stop(idle_wait_s=STOP_IDLE_WAIT_S)
+        return DrainReport(remaining=self.unread(), waited_s=waited_s, timed_out=drained is False)
+
+    @staticmethod
+    def _wait_for_idle(query: StreamingQuery, timeout_s: float) -> None:
+        """Wait (bounded) until ``query`` is between two triggers, so the stop interrupts
+        no micro-batch. A trigger may still begin right after: that one is cut short."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if not query.isActive or not query.status["isTriggerActive"]:
+                    return
+            except Exception:  # the JVM is going away: stop at once
+                return
+            time.sleep(IDLE_POLL_S)
+
+    def stop(self, *, idle_wait_s: float = 0.0) -> None:
+        """Stop every query (idempotent); the memory sink table stays queryable.
+
+        Args:
+            idle_wait_s: wait up to this long, per query, for it to be between two
+                triggers before stopping it (0: stop at once, cutting a batch short).
+        """
         self._stopping.set()
         queries, self._queries = self._queries, {}
         for name, query in queries.items():
             try:
+                if idle_wait_s > 0:
+                    self._wait_for_idle(query, idle_wait_s)
                 query.stop()
             except Exception as exc:  # stopping the others matters more than this one's error
                 # Typically the JVM is already going down (SIGTERM reached it too).

@@ -379,8 +379,8 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
     # The alerts query may still be raising (7b closes a window only when its watermark
     # passes), so the page's total and the alerts folder are compared once both settle.
     def alerts_agree() -> tuple[str, pd.DataFrame] | None:
-        total = shown_text(page, re.compile(r"[\d,]+ alerts raised in this run")) or ""
-        match = re.search(r"([\d,]+) alerts raised", total)
+        total = shown_text(page, re.compile(r"[\d,]+ raised in this run")) or ""
+        match = re.search(r"([\d,]+) raised in this run", total)
         alerts = read_batches(output_dir / ALERTS_DIR)
         if not match or int(match.group(1).replace(",", "")) != len(alerts):
             return None

@@ -40,11 +40,12 @@ from pipelines.schema.columns import STREAMS
 from workbench.feeds.worker import submit
 
 if TYPE_CHECKING:
+    from pipelines.detector.drain import DrainReport
     from pipelines.detector.job import Detector
 
 log = logging.getLogger(__name__)
 
-STATES: Final = ["stopped", "starting", "running", "failed"]
+STATES: Final = ["stopped", "starting", "running", "stopping", "failed"]
 REFRESH_PERIOD_S: Final = 3.0
 """How often the 7a counts, attack events and totals are read back (≤ 5 s)."""
 QUALITY_PERIOD_S: Final = 30.0
@@ -139,6 +140,8 @@ class DetectionFeed(param.Parameterized):
         self._generation = 0  # bumped at every start/stop: stale cycles end themselves
         self._last_quality = 0.0
         self._spans: list[RunSpan] = []  # the event times of this process's earlier runs
+        self.last_stop: DrainReport | None = None
+        """How the last graceful stop went (None before one, or after a failure)."""
 
     @property
     def running(self) -> bool:
@@ -147,7 +150,7 @@ class DetectionFeed(param.Parameterized):
     # -- control ---------------------------------------------------------------------
     def start(self) -> None:
         """Start the detector on a worker thread (non-blocking; ignored while busy)."""
-        if not self.busy and self.state not in ("starting", "running"):
+        if not self.busy and self.state not in ("starting", "running", "stopping"):
             submit(self.start_now)
 
     def stop(self) -> None:
@@ -191,12 +194,17 @@ class DetectionFeed(param.Parameterized):
             self.busy = False
             self._lock.release()
 
-    def stop_now(self, wait_s: float = 0.0) -> bool:
-        """Stop every query (blocking); the last read-back stays on show.
+    def stop_now(self, wait_s: float = 0.0, drain_timeout_s: float | None = None) -> bool:
+        """Stop gracefully (blocking): let the queries catch up with what the topics
+        hold now, then stop them between two micro-batches; the message says what
+        remains for the next start (also in :attr:`last_stop`), and the last read-back
+        stays on show.
 
         Args:
             wait_s: how long to wait for a start or stop in progress to finish first
                 (0: do not wait).
+            drain_timeout_s: the longest drain, seconds (default
+                ``settings.detector.drain_timeout_s``).
 
         Returns:
             True when stopped (or nothing ran); False when a start or stop was still
@@ -208,19 +216,28 @@ class DetectionFeed(param.Parameterized):
         try:
             self._generation += 1
             self._cancel_timer()
+            self.last_stop = None
             detector, self.detector = self.detector, None
             if detector is None:
                 return True
-            self.param.update(busy=True, message="Stopping the detector…")
-            try:
-                # One last read-back, so the tab shows what the detector ended with.
-                self._read_back(detector)
-            except Exception:
-                log.warning("the last read-back before stopping failed", exc_info=True)
-            detector.stop()
+            timeout_s = (
+                self.settings.detector.drain_timeout_s
+                if drain_timeout_s is None
+                else drain_timeout_s
+            )
+            self.param.update(
+                busy=True,
+                state="stopping",
+                message=f"Stopping the detector: scoring what was sent (up to {timeout_s:g} s)…",
+            )
+            # One last read-back once drained, so the tab shows what the detector ended with.
+            report = detector.stop_gracefully(
+                timeout_s, before_stop=lambda: self._read_back(detector)
+            )
+            self.last_stop = report
             self._close_span(detector)
             if self.state != "failed":
-                self.param.update(state="stopped", message="Detector stopped.")
+                self.param.update(state="stopped", message=report.sentence("Detector"))
             return True
         finally:
             self.busy = False

@@ -2,7 +2,10 @@
 
 Starting makes sure a broker answers (the embedded one is started when none does) and
 the two topics exist, then starts both live pipelines, both producers and the streaming
-detector; stopping stops them in the reverse order (the detector first).
+detector. Stopping stops the producers first (each flushes what it sent), then lets the
+detector score what they sent (bounded by ``settings.detector.drain_timeout_s``) before
+stopping its queries, then the live pipelines; the message says how many records, if
+any, remain for the detector's next start.
 Both run on the worker pool (they wait for processes and for Kafka), never on the Bokeh
 event loop, and a second press while one runs is ignored rather than queued.
 """
@@ -106,7 +109,8 @@ class PipelineFeed(param.Parameterized):
             self._lock.release()
 
     def stop_now(self) -> bool:
-        """Stop both producers (in parallel, each flushes) and both live pipelines.
+        """Stop both producers (in parallel, each flushes), drain and stop the detector,
+        then stop both live pipelines.
 
         The broker keeps running: other clients may use it, and the workbench stops the
         embedded one it started when it shuts down.
@@ -117,15 +121,22 @@ class PipelineFeed(param.Parameterized):
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            self.param.update(busy=True, message="Stopping the pipeline…")
-            # The detector first, while its inputs still flow: its last micro-batch and
-            # read-back see everything the producers sent.
-            if self.detection is not None:
-                # A detector still starting is waited for, so that it is stopped too.
-                self.detection.stop_now(wait_s=DETECTOR_START_WAIT_S)
+            self.param.update(busy=True, message="Stopping the pipeline: the producers…")
+            # The producers first: once they have flushed, the topics' end offsets are
+            # final, and the detector can score everything they sent before its queries
+            # stop (stopping them first cut micro-batches short and left records unread).
             self.producers.stop_all()
+            message = "Pipeline stopped."
+            if self.detection is not None:
+                self.message = "Stopping the pipeline: the detector scores what was sent…"
+                # A detector still starting is waited for, so that it is stopped too.
+                stopped = self.detection.stop_now(wait_s=DETECTOR_START_WAIT_S)
+                report = self.detection.last_stop
+                if stopped and report is not None:  # None: the detector was not running
+                    message = report.sentence("Pipeline")
+            # The live views last: they keep counting the producers' last records.
             self.live.stop_all()
-            self.message = "Pipeline stopped."
+            self.message = message
             return True
         finally:
             self.busy = False

@@ -47,7 +47,11 @@ def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
         )
     if state == "running":
         return pn.pane.Alert(f"**Detector running.** {message}", alert_type="success")
-    return pn.pane.Alert(f"Detector stopped. {message}", alert_type="secondary")
+    if state == "stopping":
+        return pn.pane.Alert(f"**Detector stopping.** {message}", alert_type="warning")
+    # A graceful stop's message starts with "Detector stopped…" itself (what remains).
+    text = message if message.startswith("Detector stopped") else f"Detector stopped. {message}"
+    return pn.pane.Alert(text, alert_type="secondary")
 
 
 def counts_chart(windows: pd.DataFrame | None, stream: str) -> hv.Overlay:

@@ -64,6 +64,8 @@ def detector_line(state: str, alerts_total: int, failure: str) -> str:
         return f"**Detector**: **failed**: {failure}"
     if state == "running":
         return f"**Detector**: running, {alerts_total:,} alerts"
+    if state == "stopping":
+        return f"**Detector**: stopping (scoring what was sent), {alerts_total:,} alerts"
     return f"**Detector**: {state}"
 
 

@@ -78,6 +78,7 @@ def test_detector_settings_defaults_env_and_folders(monkeypatch: pytest.MonkeyPa
     assert defaults.detector.starting_offsets == "earliest"
     assert defaults.detector.max_offsets_per_trigger is None
     assert defaults.detector.counts_table == "attack_counts"
+    assert defaults.detector.drain_timeout_s == 30.0
     assert defaults.detector.attack_topics.process == "stophacking.attacks.process.v1"
     assert str(defaults.detector_output_dir) == "/srv/sh/detector"
     assert str(defaults.detector_checkpoint_dir) == "/srv/sh/checkpoints/detector"
@@ -96,6 +97,7 @@ def test_detector_settings_defaults_env_and_folders(monkeypatch: pytest.MonkeyPa
         {"detector.trigger_s": 0},
         {"detector.starting_offsets": "newest"},
         {"detector.max_offsets_per_trigger": 0},
+        {"detector.drain_timeout_s": -1},
     ],
 )
 def test_detector_settings_are_validated(override: dict[str, object]) -> None:
