@@ -34,7 +34,7 @@ def build_tabs(state: WorkbenchState) -> dict[str, pn.viewable.Viewable]:
         "Memory": live_tab(state.live.memory),
         "Detection": detection_tab(state.detection),
         "Models": models_tab(state.models),
-        "Health": health_tab(state.health),
+        "Health": health_tab(state.health, detection=state.detection),
     }
 
 

@@ -30,6 +30,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import transforms
 from pipelines.detector.alerts import PairsWriter, seed_ledger
+from pipelines.detector.delay import GROWING_AFTER, Delay, StreamDelay, detector_delay
 from pipelines.detector.drain import (
     DrainReport,
     TopicPartition,
@@ -181,6 +183,10 @@ class _Totals:
     attacks: int = 0
 
 
+RECENT_BATCHES: Final = GROWING_AFTER + 1
+"""Backlogs kept per stream: enough to tell a growing one (pipelines.detector.delay)."""
+
+
 @dataclass
 class DetectorStats:
     """Totals since :meth:`Detector.start`, per stream (thread-safe snapshot via copy)."""
@@ -192,6 +198,35 @@ class DetectorStats:
     """Event time of the run's oldest cleaned record (unix seconds), either stream."""
     newest_event_s: float | None = None
     """Event time of its newest cleaned record so far."""
+    wall_delay_s: dict[str, float] = field(default_factory=dict)
+    """Per stream: its last batch's end minus that batch's newest event time, seconds."""
+    recent_lags: dict[str, deque[int | None]] = field(
+        default_factory=lambda: {s: deque(maxlen=RECENT_BATCHES) for s in STREAMS}
+    )
+    """Per stream: the backlog after each of its last batches, oldest first."""
+
+    def delay(self, trigger_s: float) -> Delay:
+        """How far the detections trail the newest record, and whether that grows."""
+        streams = [
+            StreamDelay(
+                stream,
+                self.wall_delay_s.get(stream),
+                self.last[stream].duration_s if stream in self.last else None,
+                tuple(self.recent_lags[stream]),
+            )
+            for stream in STREAMS
+        ]
+        known = [
+            datetime.fromisoformat(s.watermark.replace("Z", "+00:00")).timestamp()
+            for s in self.last.values()
+            if s.watermark
+        ]
+        return detector_delay(
+            streams,
+            newest_event_s=self.newest_event_s,
+            watermark_s=max(known) if known else None,
+            trigger_s=trigger_s,
+        )
 
 
 DRAIN_POLL_S: Final = 0.25
@@ -439,6 +474,7 @@ class Detector:
             totals.scored += status.scored
             totals.attacks += status.attacks
             self.stats.last[status.stream] = status
+            self.stats.recent_lags[status.stream].append(status.lag)
         if self.on_batch is not None:
             try:
                 self.on_batch(status)
@@ -458,6 +494,7 @@ class Detector:
             if figures.newest_event_s is not None:
                 newest = stats.newest_event_s
                 stats.newest_event_s = max(figures.newest_event_s, newest or 0.0)
+                stats.wall_delay_s[figures.stream] = figures.finished_at - figures.newest_event_s
         monitor = self._monitor
         if monitor is not None:
             monitor.add_figures(figures)

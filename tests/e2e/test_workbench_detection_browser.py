@@ -307,6 +307,12 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         page=page,
     )
     assert events and all(row[0] in wanted for row in events), events
+    # How far the detections trail the newest record, in seconds (banner and sidebar).
+    trail = wait_for_text(
+        page, r"detections trail the newest record by [\d.]+ s", 120, "the detector's delay"
+    )
+    seconds = float(re.search(r"by ([\d.]+) s", trail).group(1))  # type: ignore[union-attr]
+    assert 0 <= seconds < 600, trail
     wait_for(
         lambda: charts_show_data(page, "Process: attacking", "Memory: attacking"),
         60,

@@ -120,6 +120,10 @@ class DetectionFeed(param.Parameterized):
     quality = param.DataFrame(default=None, allow_None=True, doc="precision/recall/F1")
     quality_note = param.String(default=NO_GROUND_TRUTH)
     refreshed_at = param.String(default="", doc="time of the last read-back (UTC)")
+    delay = param.String(default="", doc="how far the detections trail the newest record")
+    delay_level: param.Selector = param.Selector(
+        default="", objects=["", "ok", "behind", "growing"], doc="'' while not running"
+    )
     output_dir = param.String(default="", doc="the detector's parquet outputs")
 
     def __init__(
@@ -237,7 +241,9 @@ class DetectionFeed(param.Parameterized):
             self.last_stop = report
             self._close_span(detector)
             if self.state != "failed":
-                self.param.update(state="stopped", message=report.sentence("Detector"))
+                self.param.update(
+                    state="stopped", message=report.sentence("Detector"), delay="", delay_level=""
+                )
             return True
         finally:
             self.busy = False
@@ -342,6 +348,9 @@ class DetectionFeed(param.Parameterized):
         }
         if alerts_total != self.alerts_total:
             updates["alerts_total"] = alerts_total
+        if not detector.stopping:
+            delay = stats.delay(detector.trigger_s)
+            updates.update(delay=delay.text(), delay_level=delay.level)
         updates["refreshed_at"] = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.param.update(**updates)
 
@@ -386,7 +395,9 @@ class DetectionFeed(param.Parameterized):
         self._fail(f"The detector failed: {failure}")
 
     def _fail(self, text: str) -> None:
-        self.param.update(state="failed", failure=text, message="Detector failed.")
+        self.param.update(
+            state="failed", failure=text, message="Detector failed.", delay="", delay_level=""
+        )
 
     def _close_span(self, detector: Detector) -> None:
         """Remember the event times the stopped run saw (its windows end there)."""

@@ -65,6 +65,8 @@ class LiveFeed(param.Parameterized):
         """Stop the pipeline (its consumer closes; the chart keeps its data)."""
         with self._lock:
             self.live.stop()
+        # Its consumer is closed: nothing counts any more, whatever the last status said.
+        self.param.update(state="stopped", message="stopped")
 
     def plot(self) -> hv.DynamicMap:
         """A new live chart over the shared Buffer (one per session or notebook cell)."""

@@ -37,8 +37,15 @@ OPEN_LABEL = "open window: count so far"
 ALERTS_HEIGHT_PX = 260
 
 
-def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
-    """The detector's state as a coloured banner (the failure text when it failed)."""
+def state_banner(
+    state: str, message: str, failure: str, delay: str = "", level: str = ""
+) -> pn.pane.Alert:
+    """The detector's state as a coloured banner (the failure text when it failed).
+
+    While it runs, the banner leads with how far the detections trail the newest record,
+    green while it keeps up, amber when batches take longer than the trigger, red when
+    the backlog grows.
+    """
     if state == "failed":
         return pn.pane.Alert(f"**Detector failed.** {failure}", alert_type="danger")
     if state == "starting":
@@ -46,7 +53,9 @@ def state_banner(state: str, message: str, failure: str) -> pn.pane.Alert:
             "Starting the detector (Spark session, models, queries)…", alert_type="info"
         )
     if state == "running":
-        return pn.pane.Alert(f"**Detector running.** {message}", alert_type="success")
+        alert_type = {"behind": "warning", "growing": "danger"}.get(level, "success")
+        lead = f"**Detector running**: {delay}." if delay else "**Detector running.**"
+        return pn.pane.Alert(f"{lead} {message}", alert_type=alert_type)
     if state == "stopping":
         return pn.pane.Alert(f"**Detector stopping.** {message}", alert_type="warning")
     # A graceful stop's message starts with "Detector stopped…" itself (what remains).
@@ -335,7 +344,14 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     )
     return pn.Column(
         detector_controls(feed),
-        pn.bind(state_banner, feed.param.state, feed.param.message, feed.param.failure),
+        pn.bind(
+            state_banner,
+            feed.param.state,
+            feed.param.message,
+            feed.param.failure,
+            feed.param.delay,
+            feed.param.delay_level,
+        ),
         # Alerts first: above the charts, visible without scrolling.
         alerts_view(feed),
         pn.Row(charts, side),

@@ -18,6 +18,7 @@ import panel as pn
 
 from pipelines.detector.health_reader import HEALTH_COLUMNS
 from workbench.charts import session_chart
+from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.health import HealthFeed
 from workbench.tabs.series_charts import series_chart, table_pane
 
@@ -28,8 +29,13 @@ WAITING = "Waiting for data…"
 LATEST_COLUMNS = ["stream", *(column for column in HEALTH_COLUMNS if column != "stream")]
 
 
-def health_banner(state: str, message: str, topic: str) -> pn.pane.Alert:
-    """The reader's state: waiting, live, broker down, stopped."""
+def health_banner(state: str, message: str, topic: str, detector: str = "running") -> pn.pane.Alert:
+    """The reader's state: waiting, live, broker down, stopped.
+
+    ``detector`` is the workbench's detector state: the reader may go on reading the
+    topic, but while no detector runs nothing new arrives, and the tab says so rather
+    than "Live" over frozen figures.
+    """
     if state == "broker down":
         return pn.pane.Alert(f"**Kafka is not reachable.** {message}", alert_type="danger")
     if state == "waiting":
@@ -39,6 +45,12 @@ def health_banner(state: str, message: str, topic: str) -> pn.pane.Alert:
         )
     if state == "stopped":
         return pn.pane.Alert(f"Stopped: {message}", alert_type="secondary")
+    if detector != "running":
+        return pn.pane.Alert(
+            f"**Detector {detector}**: the records below are its last; new ones arrive "
+            f"once it runs again ({message}).",
+            alert_type="secondary",
+        )
     return pn.pane.Alert(f"Live: {message}", alert_type="success")
 
 
@@ -70,12 +82,16 @@ def history_chart(history: pd.DataFrame | None, column: str, label: str) -> hv.O
     )
 
 
-def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
+def health_tab(
+    feed: HealthFeed, *, start: bool = True, detection: DetectionFeed | None = None
+) -> pn.viewable.Viewable:
     """The Health tab's content bound to ``feed`` (displayable in Jupyter too).
 
     Args:
         feed: the shared health feed.
         start: start its reader if it does not run yet (once per process).
+        detection: the workbench's detector, whose state the banner follows (None: a
+            detector elsewhere, assumed running).
     """
     if start:
         feed.ensure_started()
@@ -96,7 +112,13 @@ def health_tab(feed: HealthFeed, *, start: bool = True) -> pn.viewable.Viewable:
         ],
     )
     return pn.Column(
-        pn.bind(health_banner, feed.param.state, feed.param.message, feed.param.topic),
+        pn.bind(
+            health_banner,
+            feed.param.state,
+            feed.param.message,
+            feed.param.topic,
+            "running" if detection is None else detection.param.state,
+        ),
         pn.bind(latest_table, feed.param.latest),
         charts,
         sizing_mode="stretch_width",

@@ -58,12 +58,28 @@ def live_line(stream: str, state: str, accepted: int) -> str:
     return f"**{stream.capitalize()} live view**: {shown}, {accepted:,} records counted"
 
 
-def detector_line(state: str, alerts_total: int, failure: str) -> str:
-    """One Markdown line: the streaming detector's state (its failure text when failed)."""
+DELAY_COLOURS = {"ok": "#15803d", "behind": "#b45309", "growing": "#b91c1c"}
+"""Green, amber, red: keeping up, batches longer than the trigger, backlog growing."""
+
+
+def delay_markdown(delay: str, level: str) -> str:
+    """The delay line coloured by its level (empty when there is none)."""
+    if not delay:
+        return ""
+    colour = DELAY_COLOURS.get(level, "inherit")
+    return f'<span class="delay-{level}" style="color: {colour}">{delay}</span>'
+
+
+def detector_line(
+    state: str, alerts_total: int, failure: str, delay: str = "", level: str = ""
+) -> str:
+    """One Markdown line: the streaming detector's state (its failure text when failed),
+    and while it runs how far its detections trail the newest record."""
     if state == "failed":
         return f"**Detector**: **failed**: {failure}"
     if state == "running":
-        return f"**Detector**: running, {alerts_total:,} alerts"
+        line = f"**Detector**: running, {alerts_total:,} alerts"
+        return f"{line}; {delay_markdown(delay, level)}" if delay else line
     if state == "stopping":
         return f"**Detector**: stopping (scoring what was sent), {alerts_total:,} alerts"
     return f"**Detector**: {state}"
@@ -117,7 +133,14 @@ def _live_status(feed: LiveFeed) -> pn.pane.Markdown:
 
 def _detector_status(feed: DetectionFeed) -> pn.pane.Markdown:
     return pn.pane.Markdown(
-        pn.bind(detector_line, feed.param.state, feed.param.alerts_total, feed.param.failure),
+        pn.bind(
+            detector_line,
+            feed.param.state,
+            feed.param.alerts_total,
+            feed.param.failure,
+            feed.param.delay,
+            feed.param.delay_level,
+        ),
         margin=(0, 10),
         css_classes=["detector-status"],
     )

@@ -26,10 +26,11 @@ from workbench.tabs.detection import (
     counts_chart,
     detection_tab,
     new_high_alerts,
+    state_banner,
 )
-from workbench.tabs.health import health_tab, history_chart
+from workbench.tabs.health import health_banner, health_tab, history_chart
 from workbench.tabs.series_charts import series
-from workbench.tabs.status import detector_line, sidebar
+from workbench.tabs.status import detector_line, live_line, sidebar
 
 T0 = pd.Timestamp("2026-11-28 10:00")  # naive UTC, as Spark hands timestamps over
 
@@ -404,3 +405,43 @@ def test_the_alerts_view_lists_the_newest_first_with_readable_times() -> None:
     assert list(shown["PID"]) == [1, 4242]
     assert list(shown.columns[:3]) == ["severity", "machine", "CMD"]
     assert shown["window_start"].iloc[0] == "2026-11-28 10:06:00"
+
+
+@pytest.mark.parametrize(
+    ("level", "alert_type", "colour"),
+    [
+        ("ok", "success", "#15803d"),
+        ("behind", "warning", "#b45309"),
+        ("growing", "danger", "#b91c1c"),
+    ],
+)
+def test_the_delay_leads_the_banner_and_the_sidebar_in_its_colour(
+    state: WorkbenchState, level: str, alert_type: str, colour: str
+) -> None:
+    delay = "detections trail the newest record by 12 s (windows final 58 s behind it)"
+    state.detection.param.update(state="running", delay=delay, delay_level=level)
+    banner = state_banner("running", "trigger 5 s", "", delay, level)
+    assert banner.alert_type == alert_type
+    assert banner.object.startswith(f"**Detector running**: {delay}.")
+    line = detector_line("running", 3, "", delay, level)
+    assert f'style="color: {colour}">{delay}</span>' in line
+    assert delay in visible_text(render(sidebar(state)))
+    # Once stopped, no delay is claimed.
+    assert detector_line("stopped", 3, "", "", "") == "**Detector**: stopped"
+
+
+def test_health_says_the_detector_stopped_instead_of_live_over_its_last_records() -> None:
+    live = health_banner("live", "reading t", "t", "running")
+    assert (live.alert_type, live.object) == ("success", "Live: reading t")
+    stopped = health_banner("live", "reading t", "t", "stopped")
+    assert stopped.alert_type == "secondary"
+    assert stopped.object.startswith("**Detector stopped**: the records below are its last")
+    assert "Live" not in stopped.object
+
+
+def test_a_stopped_live_view_says_stopped_whatever_it_said_last(state: WorkbenchState) -> None:
+    feed = state.live.process
+    feed.param.update(state="live", message="counting")
+    feed.stop()
+    assert (feed.state, feed.message) == ("stopped", "stopped")
+    assert "live view**: stopped" in live_line("process", feed.state, feed.accepted)
