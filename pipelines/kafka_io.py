@@ -149,3 +149,35 @@ def topic_end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
         return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
+
+
+def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Per topic, the sum over its partitions of the latest offset (what was written).
+
+    One consumer asks for all of them; topics that do not exist are left out.
+
+    Raises:
+        BrokerUnavailable: nothing answered at ``kafka.bootstrap_servers`` in time.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    try:
+        consumer = KafkaConsumer(**client_config(kafka, enable_auto_commit=False))
+    except (KafkaError, OSError, ValueError) as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {kafka.bootstrap_servers} ({exc.__class__.__name__})"
+        ) from exc
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        totals: dict[str, int] = {}
+        for tp, offset in consumer.end_offsets(partitions).items():
+            totals[tp.topic] = totals.get(tp.topic, 0) + int(offset)
+        return totals
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        consumer.close()

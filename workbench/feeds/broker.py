@@ -24,6 +24,7 @@ class BrokerFeed(param.Parameterized):
     )
     reachable = param.Boolean(default=False)
     topics = param.List(default=[])
+    ends = param.Dict(default={}, doc="the workbench's own topics → messages written (end offset)")
     message = param.String(default="Checking for a Kafka broker…")
     busy = param.Boolean(default=False)
     checked = param.Boolean(default=False, doc="asked the broker at least once")
@@ -38,6 +39,19 @@ class BrokerFeed(param.Parameterized):
         self.started_embedded = False
         self._pending_check: Future[None] | None = None
 
+    def own_topics(self) -> dict[str, str]:
+        """The topics this workbench reads and writes, by what they carry."""
+        topics, attacks = self.settings.kafka.topics, self.settings.detector.attack_topics
+        return {
+            "process records": topics.process,
+            "memory records": topics.memory,
+            "process attacks (detector)": attacks.process,
+            "memory attacks (detector)": attacks.memory,
+            "window counts (7a)": topics.window_counts,
+            "alerts (7b)": topics.alerts,
+            "detector health": topics.health,
+        }
+
     @property
     def is_embedded_address(self) -> bool:
         return self.settings.kafka.bootstrap_servers == self._embedded.bootstrap_servers
@@ -50,6 +64,8 @@ class BrokerFeed(param.Parameterized):
         so checks never pile up on the worker pool.
         """
         with self._lock_pending:
+            if self.busy:  # looking for or starting a broker: it checks when done
+                return
             if self._pending_check is not None and not self._pending_check.done():
                 return
             self._pending_check = submit(self.check)
@@ -58,7 +74,11 @@ class BrokerFeed(param.Parameterized):
         """Ask the broker now (blocking) and update the parameters."""
         try:
             topics = kafka_io.list_topics(self.settings.kafka, timeout_s=3.0)
+            own = [t for t in self.own_topics().values() if t in topics]
+            ends = kafka_io.end_offsets(self.settings.kafka, own) if own else {}
         except StopHackingError as exc:
+            if self.busy:  # a broker being started does not answer yet: not an error
+                return
             self.param.update(reachable=False, checked=True, topics=[], message=str(exc))
             return
         pid = self._embedded.status().pid if self.is_embedded_address else None
@@ -66,6 +86,7 @@ class BrokerFeed(param.Parameterized):
             reachable=True,
             checked=True,
             topics=topics,
+            ends=ends,
             embedded_pid=pid,
             kind="embedded" if pid else "external",
             message=f"Connected to Kafka at {self.settings.kafka.bootstrap_servers}",
@@ -78,7 +99,11 @@ class BrokerFeed(param.Parameterized):
     def ensure_now(self) -> None:
         """Use the configured broker, or start the embedded one when none answers."""
         with self._lock:
-            self.param.update(busy=True, message="Looking for a Kafka broker…")
+            self.param.update(
+                busy=True,
+                message="Looking for a Kafka broker (the embedded one is started when "
+                "none answers: about 10 s)…",
+            )
             try:
                 choice = ensure_broker(self.settings)
                 if choice.started_now:

@@ -11,6 +11,7 @@ Panel forwards such updates to each session's own event loop.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,9 @@ class LiveFeed(param.Parameterized):
     malformed = param.Dict(default={}, doc="malformed records by reason")
     latest_at = param.String(default="", doc="time of the latest sample (UTC)")
     table = param.DataFrame(default=None, allow_None=True, doc="latest counts per machine")
+    started_at = param.Number(
+        default=None, allow_None=True, doc="unix time the pipeline last started"
+    )
 
     def __init__(self, settings: Settings, stream: Stream, **params: Any) -> None:
         live = LiveCounts(settings, stream)
@@ -60,6 +64,7 @@ class LiveFeed(param.Parameterized):
         with self._lock:
             if not self.live.running:
                 self.live.start()
+                self.started_at = time.time()
 
     def stop(self) -> None:
         """Stop the pipeline (its consumer closes; the chart keeps its data)."""

@@ -9,6 +9,8 @@ records. Every piece is a Panel object, so a notebook can display the same tab.
 
 from __future__ import annotations
 
+import time
+
 import holoviews.plotting.bokeh  # noqa: F401  (the tab draws with Bokeh)
 import pandas as pd
 import panel as pn
@@ -19,14 +21,27 @@ CHART_HEIGHT_PX = 440
 SIDE_WIDTH_PX = 320
 
 
-def _banner(state: str, message: str, topic: str) -> pn.viewable.Viewable:
+def filling_note(started_at: float | None, window_s: float, now: float) -> str:
+    """While the trailing window is younger than its length: why the counts climb."""
+    if started_at is None or now - started_at >= window_s:
+        return ""
+    return (
+        f" The trailing {window_s / 60:g}-minute window is still filling (started "
+        f"{now - started_at:.0f} s ago): the counts climb until it is full."
+    )
+
+
+def _banner(
+    state: str, message: str, topic: str, started_at: float | None = None, window_s: float = 0.0
+) -> pn.viewable.Viewable:
     if state == "broker down":
         return pn.pane.Alert(f"**Kafka is not reachable.** {message}", alert_type="danger")
     if state == "waiting":
         return pn.pane.Alert(f"Waiting for data… (reading `{topic}`)", alert_type="info")
     if state == "stopped":
         return pn.pane.Alert(f"Stopped: {message}", alert_type="secondary")
-    return pn.pane.Alert(f"Live: {message}", alert_type="success")
+    note = filling_note(started_at, window_s, time.time())
+    return pn.pane.Alert(f"Live: {message}.{note}".replace("..", "."), alert_type="success")
 
 
 def _table(table: pd.DataFrame | None, latest_at: str) -> pn.viewable.Viewable:
@@ -60,7 +75,14 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
         feed.session_plot(), sizing_mode="stretch_width", height=CHART_HEIGHT_PX, linked_axes=False
     )
     side = pn.Column(
-        pn.bind(_banner, feed.param.state, feed.param.message, feed.param.topic),
+        pn.bind(
+            _banner,
+            feed.param.state,
+            feed.param.message,
+            feed.param.topic,
+            feed.param.started_at,
+            feed.window_s,
+        ),
         pn.bind(_table, feed.param.table, feed.param.latest_at),
         pn.pane.Markdown(
             pn.bind(

@@ -101,10 +101,14 @@ def broker_banner(feed: BrokerFeed) -> pn.viewable.Viewable:
     def visible(reachable: bool, checked: bool, busy: bool) -> bool:
         return busy or (checked and not reachable)
 
+    def kind(busy: bool) -> str:
+        # Looking for (or starting) a broker is not an error: blue, not red.
+        return "info" if busy else "danger"
+
     params = (feed.param.reachable, feed.param.checked, feed.param.busy)
     return pn.pane.Alert(
         pn.bind(banner, *params, feed.param.bootstrap_servers, feed.param.message),
-        alert_type="danger",
+        alert_type=pn.bind(kind, feed.param.busy),
         visible=pn.bind(visible, *params),
         sizing_mode="stretch_width",
         css_classes=["broker-banner"],

@@ -165,3 +165,46 @@ def test_banner_appears_while_kafka_is_away_and_goes_when_it_returns(
     assert "Kafka is not reachable at 127.0.0.1:9" in down and "no broker answered" in down
     state.broker.param.update(reachable=True)
     assert visible_text(root) == ""
+
+
+def test_the_broker_tab_puts_the_workbenchs_topics_first_with_messages_written() -> None:
+    from workbench.tabs.broker import other_topics_text, own_topics_frame
+
+    own = {"process records": "p.v1", "memory records": "m.v1", "alerts (7b)": "a.v1"}
+    frame = own_topics_frame(own, ["m.v1", "old-run.p", "p.v1"], {"p.v1": 1500})
+    assert frame.to_dict("records") == [
+        {"topic": "p.v1", "carries": "process records", "messages written": "1,500"},
+        {"topic": "m.v1", "carries": "memory records", "messages written": "…"},
+        {"topic": "a.v1", "carries": "alerts (7b)", "messages written": "not created yet"},
+    ]
+    assert other_topics_text(own, ["m.v1", "old-run.p", "p.v1"]) == (
+        "**1 other topics** on this cluster (not the workbench's): `old-run.p`"
+    )
+
+
+def test_looking_for_a_broker_is_a_blue_banner_and_a_failed_check_meanwhile_is_not_shown(
+    state: WorkbenchState,
+) -> None:
+    banner = broker_banner(state.broker)
+    state.broker.param.update(busy=True, message="Looking for a Kafka broker…")
+    assert banner.alert_type == "info" and banner.visible
+    # A check while the broker is being started neither runs nor turns the banner red.
+    state.broker.refresh()
+    state.broker.check()  # nothing answers at 127.0.0.1:9
+    assert state.broker.message == "Looking for a Kafka broker…"
+    assert banner.alert_type == "info"
+    state.broker.busy = False
+    state.broker.check()
+    assert banner.alert_type == "danger" and not state.broker.reachable
+
+
+def test_the_live_banner_explains_counts_that_climb_while_the_window_fills() -> None:
+    from workbench.tabs.live import filling_note
+
+    note = filling_note(1_000.0, 120.0, 1_045.0)
+    assert note == (
+        " The trailing 2-minute window is still filling (started 45 s ago): the counts climb "
+        "until it is full."
+    )
+    assert filling_note(1_000.0, 120.0, 1_120.0) == ""
+    assert filling_note(None, 120.0, 1_045.0) == ""
