@@ -34,6 +34,7 @@ def session_chart(
     draw: Callable[[Any], Any],
     *,
     period_ms: int = REDRAW_PERIOD_MS,
+    redraw_on: tuple[Any, str] | None = None,
 ) -> hv.DynamicMap:
     """A chart of ``read()`` for the current session, redrawn from its own event loop.
 
@@ -44,6 +45,8 @@ def session_chart(
         draw: data → HoloViews element (for example one curve per machine); called with
             the data as its one argument.
         period_ms: how often the session checks for new data, milliseconds.
+        redraw_on: (object, parameter name), e.g. a widget's ``value``, whose changes
+            redraw the chart with the data it has (``draw`` reads the widget).
 
     Returns:
         A DynamicMap fed by a per-session Pipe; a periodic callback of the current
@@ -51,6 +54,9 @@ def session_chart(
     """
     pipe = hv.streams.Pipe(data=read())
     pn.state.add_periodic_callback(follower(read, pipe), period=period_ms)
+    if redraw_on is not None:
+        owner, name = redraw_on
+        owner.param.watch(lambda _event: pipe.send(pipe.data), name)
 
     def redraw(data: Any) -> Any:
         # HoloViews passes the Pipe's value as the keyword ``data``; ``draw`` may name

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 from streamz import Stream
 
@@ -53,6 +54,9 @@ MAX_FRAMES_PER_SEND = 64
 QUEUE_BATCHES = 1_000
 """Consumer batches waiting for the pipeline at most (memory bound; the consumer waits)."""
 CHART_MACHINES = 8
+HEAT_MINUTES = 10.0
+"""The heat map of every machine covers this many minutes before the newest sample."""
+HEAT_HEIGHT_PX = 320
 """The Buffer holds ``max_samples x CHART_MACHINES`` rows: the full series of 8 machines."""
 X_LABEL = "time (UTC)"
 WAITING = "waiting for data…"
@@ -107,14 +111,91 @@ def machine_colour(machine: str) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def counts_overlay(data: pd.DataFrame, *, window_s: float, title: str = "") -> hv.NdOverlay:
+def machines_in(data: pd.DataFrame) -> list[str]:
+    """The machines of a Buffer-shaped frame, in id order."""
+    return (
+        sorted({str(m) for m in data[MACHINE].unique()}, key=machine_sort_key) if len(data) else []
+    )
+
+
+def busiest_machines(data: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` machines with the highest count in the newest sample (ties: lower id)."""
+    if not len(data):
+        return []
+    newest = data[data[TIME] == data[TIME].max()]
+    ranked = sorted(
+        zip(newest[MACHINE], newest[COUNT], strict=True),
+        key=lambda pair: (-int(pair[1]), machine_sort_key(str(pair[0]))),
+    )
+    return [str(machine) for machine, _ in ranked[:n]]
+
+
+def machines_heatmap(
+    data: pd.DataFrame, *, window_s: float, sample_s: float, minutes: float = HEAT_MINUTES
+) -> hv.Image:
+    """Every machine's count over the last ``minutes`` as one image (pure).
+
+    Rows are machines in id order (bottom: the lowest id), columns the sample grid up
+    to the newest sample (x = minutes before it); a cell with no sample is blank. One
+    image stays readable and light for a fleet of hundreds, where curves do not.
+    """
+    count_dim = hv.Dimension(COUNT, label=window_label(window_s))
+    x_dim = hv.Dimension("minutes", label="minutes before the newest sample")
+    y_dim = hv.Dimension("row", label="machine")
+    if not len(data):
+        empty = hv.Image(
+            (np.array([-1.0, 0.0]), np.array([0.0, 1.0]), np.full((2, 2), np.nan)),
+            kdims=[x_dim, y_dim], vdims=[count_dim],
+        )  # fmt: skip
+        return _style_heatmap(empty, [], f"All machines ({WAITING})")
+    newest = data[TIME].max()
+    recent = data[data[TIME] > newest - pd.Timedelta(minutes=minutes)]
+    grid = pd.date_range(
+        end=newest, periods=max(1, int(minutes * 60 / sample_s)), freq=f"{sample_s}s"
+    )
+    table = recent.pivot_table(index=MACHINE, columns=TIME, values=COUNT, aggfunc="last")
+    machines = sorted(table.index.astype(str), key=machine_sort_key)
+    table.index = table.index.astype(str)
+    values = table.reindex(index=machines, columns=grid).to_numpy(dtype=float)
+    xs = ((grid - newest) / pd.Timedelta(minutes=1)).to_numpy(dtype=float)
+    ys = np.arange(len(machines), dtype=float)
+    if len(xs) == 1:  # an image needs two columns
+        xs, values = np.array([xs[0] - sample_s / 60, xs[0]]), np.repeat(values, 2, axis=1)
+    if len(ys) == 1:
+        ys, values = np.array([0.0, 1.0]), np.repeat(values, 2, axis=0)
+    image = hv.Image((xs, ys, values), kdims=[x_dim, y_dim], vdims=[count_dim])
+    return _style_heatmap(image, machines, f"All {len(machines)} machines, last {minutes:g} min")
+
+
+def _style_heatmap(image: hv.Image, machines: list[str], title: str) -> hv.Image:
+    if "bokeh" not in hv.Store.renderers:
+        return image
+    step = max(1, len(machines) // 12)
+    ticks = [(float(i), f"machine {m}") for i, m in enumerate(machines)][::step]
+    return image.opts(
+        cmap="viridis", colorbar=True, clipping_colors={"NaN": "#ffffff00"}, tools=["hover"],
+        responsive=True, height=HEAT_HEIGHT_PX, yticks=ticks or None, title=title,
+        framewise=True, backend="bokeh",
+    )  # fmt: skip
+
+
+def counts_overlay(
+    data: pd.DataFrame,
+    *,
+    window_s: float,
+    title: str = "",
+    machines: Iterable[str] | None = None,
+) -> hv.NdOverlay:
     """One coloured ``hv.Curve`` per machine (x = time, y = count), with a legend.
 
     Args:
         data: rows of (time, machine, count), e.g. the Buffer's accumulated frame.
         window_s: the trailing window, for the y axis label.
         title: plot title.
+        machines: draw only these (None: every machine in ``data``).
     """
+    if machines is not None:
+        data = data[data[MACHINE].astype(str).isin(set(machines))]
     time_dim = hv.Dimension(TIME, label=X_LABEL)
     count_dim = hv.Dimension(COUNT, label=window_label(window_s))
     curves = {}
@@ -492,9 +573,24 @@ class LiveCounts:
         """
         return hv.DynamicMap(self.overlay, streams=[self.buffer])
 
-    def overlay(self, data: pd.DataFrame) -> hv.NdOverlay:
-        """The chart of ``data`` (a frame shaped like :attr:`buffer`'s): one curve per machine."""
-        return counts_overlay(data, window_s=self.window_s, title=self.title)
+    def overlay(self, data: pd.DataFrame, machines: Iterable[str] | None = None) -> hv.NdOverlay:
+        """The chart of ``data`` (a frame shaped like :attr:`buffer`'s): one curve per machine.
+
+        Args:
+            machines: the machines drawn; None: all of them up to :data:`CHART_MACHINES`,
+                else the :data:`CHART_MACHINES` busiest in the newest sample (the title
+                says so: a fleet's hundreds of curves are unreadable).
+        """
+        title = self.title
+        if machines is None and len(data) and data[MACHINE].nunique() > CHART_MACHINES:
+            machines = busiest_machines(data, CHART_MACHINES)
+            title = f"{title} (the {CHART_MACHINES} busiest of {data[MACHINE].nunique()})"
+        return counts_overlay(data, window_s=self.window_s, title=title, machines=machines)
+
+    def heatmap(self, data: pd.DataFrame) -> hv.Image:
+        """Every machine of ``data`` over the last minutes as one image (see
+        :func:`machines_heatmap`)."""
+        return machines_heatmap(data, window_s=self.window_s, sample_s=self.sample_s)
 
     def chart(self) -> hv.NdOverlay:
         """The chart of everything sampled so far, as a static object (PNG export)."""

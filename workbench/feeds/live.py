@@ -19,7 +19,7 @@ import holoviews as hv
 import param
 
 from pipelines.config import Settings
-from pipelines.live.pipeline import LiveCounts, LiveStatus
+from pipelines.live.pipeline import LiveCounts, LiveStatus, machines_in
 from pipelines.schema.columns import STREAMS, Stream
 from workbench.charts import session_chart
 
@@ -77,10 +77,31 @@ class LiveFeed(param.Parameterized):
         """A new live chart over the shared Buffer (one per session or notebook cell)."""
         return self.live.plot()
 
-    def session_plot(self) -> hv.DynamicMap:
-        """A live chart redrawn from the current session's own event loop (see charts)."""
+    def session_plot(self, picked: Any = None) -> hv.DynamicMap:
+        """A live chart redrawn from the current session's own event loop (see charts).
+
+        Args:
+            picked: a widget whose ``value`` lists the machines to draw (empty: the
+                busiest ones); the chart redraws when it changes. None: the default.
+        """
         buffer = self.buffer
-        return session_chart(lambda: buffer.data, self.live.overlay)
+
+        def draw(data: Any) -> Any:
+            machines = list(picked.value) if picked is not None and picked.value else None
+            return self.live.overlay(data, machines)
+
+        watch = None if picked is None else (picked, "value")
+        return session_chart(lambda: buffer.data, draw, redraw_on=watch)
+
+    def session_heatmap(self) -> hv.DynamicMap:
+        """Every machine over the last minutes, redrawn once per sample (see charts)."""
+        buffer = self.buffer
+        period_ms = max(1000, int(self.live.sample_s * 1000))
+        return session_chart(lambda: buffer.data, self.live.heatmap, period_ms=period_ms)
+
+    def machines(self) -> list[str]:
+        """The machines the chart's data holds, in id order."""
+        return machines_in(self.buffer.data)
 
     def _on_status(self, status: LiveStatus) -> None:
         latest = status.latest

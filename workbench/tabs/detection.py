@@ -266,7 +266,8 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
         css_classes=["attack-events"],
     )
     table.style.map(_severity_style, subset=["severity"])  # type: ignore[union-attr]
-    heading = pn.pane.Markdown(_alerts_heading(feed.alerts, feed.alerts_total))
+    # Bound like the sidebar's alert count: both change with the same read-back.
+    heading = pn.pane.Markdown(pn.bind(_alerts_heading, feed.param.alerts, feed.param.alerts_total))
     last = {"alerts": feed.alerts, "total": feed.alerts_total}
 
     def pull() -> None:
@@ -275,9 +276,7 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
             return
         fresh = new_high_alerts(last["alerts"], alerts)
         last.update(alerts=alerts, total=total)
-        with pn.io.hold():
-            table.value = alerts_frame(alerts)
-            heading.object = _alerts_heading(alerts, total)
+        table.value = alerts_frame(alerts)
         notifications = pn.state.notifications
         if notifications is not None:
             for _, alert in fresh.head(3).iterrows():

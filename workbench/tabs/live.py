@@ -15,9 +15,12 @@ import holoviews.plotting.bokeh  # noqa: F401  (the tab draws with Bokeh)
 import pandas as pd
 import panel as pn
 
+from pipelines.live.pipeline import CHART_MACHINES, HEAT_HEIGHT_PX
 from workbench.feeds.live import LiveFeed
 
 CHART_HEIGHT_PX = 440
+MACHINES_PERIOD_MS = 2000
+"""How often a session offers the machines seen so far in its picker."""
 SIDE_WIDTH_PX = 320
 
 
@@ -71,10 +74,33 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
     """
     if start:
         feed.ensure_started()
+    picker = pn.widgets.MultiChoice(
+        label=f"Machines drawn as curves (none picked: the {CHART_MACHINES} busiest)",
+        options=feed.machines(),
+        placeholder="type a machine id",
+        width=SIDE_WIDTH_PX,
+    )
+
+    def offer_machines() -> None:
+        machines = feed.machines()
+        if machines != picker.options:
+            picker.options = machines
+
+    pn.state.add_periodic_callback(offer_machines, period=MACHINES_PERIOD_MS)
     chart = pn.pane.HoloViews(
-        feed.session_plot(), sizing_mode="stretch_width", height=CHART_HEIGHT_PX, linked_axes=False
+        feed.session_plot(picker),
+        sizing_mode="stretch_width",
+        height=CHART_HEIGHT_PX,
+        linked_axes=False,
+    )
+    heat = pn.pane.HoloViews(
+        feed.session_heatmap(),
+        sizing_mode="stretch_width",
+        height=HEAT_HEIGHT_PX + 20,
+        linked_axes=False,
     )
     side = pn.Column(
+        picker,
         pn.bind(
             _banner,
             feed.param.state,
@@ -95,4 +121,9 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
         ),
         width=SIDE_WIDTH_PX,
     )
-    return pn.Row(chart, side, sizing_mode="stretch_width", name=feed.stream.capitalize())
+    return pn.Row(
+        pn.Column(chart, heat, sizing_mode="stretch_width"),
+        side,
+        sizing_mode="stretch_width",
+        name=feed.stream.capitalize(),
+    )
