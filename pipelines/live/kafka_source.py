@@ -351,8 +351,8 @@ class KafkaSource:
                         at=at,
                         key=message.key,
                         value=message.value,
-                        topic=message.topic,
-                        partition=message.partition,
+                        topic=tp.topic,
+                        partition=tp.partition,
                         offset=message.offset,
                     )
                 )
