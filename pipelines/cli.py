@@ -343,6 +343,12 @@ def _produce_options(command: Any) -> Any:
             "cycle (key = machine): the layout for large fleets.",
         ),
         click.option(
+            "--skip-bad-rows",
+            is_flag=True,
+            help="Leave out CSV rows that cannot be sent (counted in the summary) instead "
+            "of stopping at the first with its file, line and column.",
+        ),
+        click.option(
             "--progress",
             type=click.Choice(["bar", "json", "none"]),
             default="bar",
@@ -377,6 +383,7 @@ def _run_producer(ctx: click.Context, stream: str, options: dict[str, Any]) -> N
         topic=options["topic"],
         layout=options["layout"],
         progress=options["progress"],
+        skip_bad_rows=options["skip_bad_rows"],
     )
     sys.exit(code)
 

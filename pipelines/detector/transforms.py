@@ -127,9 +127,11 @@ _TYPED: Final = "__typed"
 _FAST: Final = "__fast"
 _JSON_KEYS: Final = "__json_keys"
 _SOME_NULL: Final = "__some_null"
+_UTF8: Final = "__utf8"
 REASON_NO_RECORD: Final = "no record: empty message or empty JSON array"
 REASON_NOT_AN_OBJECT: Final = "not a JSON object (broken JSON or another JSON value)"
 REASON_MISSING_FIELDS: Final = "missing field(s): "
+REASON_NOT_UTF8: Final = "not UTF-8 text (raw_value shows the invalid bytes as U+FFFD)"
 
 
 def _record_field_names(stream: Stream) -> list[str]:
@@ -159,15 +161,22 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
         ``kafka_timestamp``, ``raw_value``, then every field of the stream's record
         (layout, ts, run_id, pass) as a string (null when absent), then
         ``stage``/``reason``: null, or ``decode`` with
-        :data:`REASON_NO_RECORD`, :data:`REASON_NOT_AN_OBJECT` or
-        ``missing field(s): A, B``. A message that holds no record at all (empty value,
-        ``[]``) still gives one row, so nothing vanishes.
+        :data:`REASON_NO_RECORD` (null, empty or blank value, ``[]``),
+        :data:`REASON_NOT_UTF8` (the whole message, one record),
+        :data:`REASON_NOT_AN_OBJECT` or ``missing field(s): A, B``. A message that holds
+        no record at all still gives one row, so nothing vanishes.
     """
-    text = F.col("value").cast(StringType())
+    value = F.col("value").cast(StringType())
+    # JSON text is UTF-8 (RFC 8259). Spark's JSON reader would read invalid bytes as
+    # U+FFFD and clean the record with an altered CMD, so such a message is one broken
+    # record instead; its text is kept with the invalid bytes shown as U+FFFD (a
+    # quarantine row must be readable text).
+    utf8 = F.is_valid_utf8(value)
+    text = F.when(utf8, value).otherwise(F.make_valid_utf8(value))
     # An array message is one whose first non-blank character is '['; a broken one (its
     # from_json is null) is treated as one broken record rather than an array. (A
     # character test, not json_array_length: that parsed every message once more.)
-    is_array = F.startswith(F.ltrim(text), F.lit("["))
+    is_array = utf8 & F.startswith(F.ltrim(text), F.lit("["))
     elements = F.when(
         is_array,
         F.coalesce(F.from_json(text, ArrayType(StringType())), F.array(text)),
@@ -180,6 +189,8 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
             else F.lit(None).cast(TimestampType())
         ).alias(KAFKA_TIMESTAMP),
         F.posexplode_outer(elements).alias(RECORD_INDEX, RAW_VALUE),
+        # Null for a tombstone (null value): posexplode_outer's row is "no record" then.
+        utf8.alias(_UTF8),
     ).withColumn(RECORD_INDEX, F.coalesce(F.col(RECORD_INDEX), F.lit(0)).cast(IntegerType()))
 
     raw = F.col(RAW_VALUE)
@@ -199,7 +210,9 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
         _TYPED,
         F.when(~pid_is_text, F.from_json(raw, typed_schema(stream, with_kafka_fields=True))),
     )
-    typed = typed.withColumn(_FAST, fast_path_flag(F.col(_TYPED), stream))
+    typed = typed.withColumn(
+        _FAST, fast_path_flag(F.col(_TYPED), stream) & F.coalesce(F.col(_UTF8), F.lit(True))
+    )
     fast = F.col(_FAST)
     parsed = typed.withColumn(
         _JSON_FIELDS,
@@ -217,7 +230,9 @@ def decode_messages(messages: DataFrame, stream: Stream) -> DataFrame:
     required = F.array(*[F.lit(name) for name in _required_fields(stream)])
     missing = F.filter(required, lambda name: ~F.array_contains(keys, name))
     reason = (
-        F.when(raw.isNull(), F.lit(REASON_NO_RECORD))
+        # An empty (or blank) message holds no record, as a null value or "[]".
+        F.when(raw.isNull() | (F.trim(raw) == ""), F.lit(REASON_NO_RECORD))
+        .when(~F.col(_UTF8), F.lit(REASON_NOT_UTF8))
         .when(~F.col(_SOME_NULL), F.lit(None).cast(StringType()))
         .when(keys.isNull(), F.lit(REASON_NOT_AN_OBJECT))
         .when(

@@ -346,6 +346,15 @@ class KafkaSource:
                     continue  # handed out before the consumer was re-created
                 if room is not None and len(batch) >= room:
                     return batch
-                batch.append(Arrival(at=at, key=message.key, value=message.value))
+                batch.append(
+                    Arrival(
+                        at=at,
+                        key=message.key,
+                        value=message.value,
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=message.offset,
+                    )
+                )
                 self._positions[tp] = message.offset + 1
         return batch

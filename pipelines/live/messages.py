@@ -22,6 +22,10 @@ NOT_JSON = "not JSON"
 NOT_A_RECORD = "not a JSON object"
 NO_MACHINE = "no machine id"
 BAD_MACHINE = "bad machine id"
+TOO_DEEP = "nested too deeply"
+"""Valid JSON perhaps, but deeper than Python's parser goes (about 1,000 levels)."""
+UNDECODABLE = "could not be decoded"
+"""A message the decoder failed on unexpectedly (logged with its Kafka place)."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,16 @@ class Arrival:
         at: arrival (processing) time, unix seconds.
         key: the message key (machine id as text) or None.
         value: the message value (JSON) or None.
+        topic, partition, offset: where the message was read (None when not from Kafka);
+            named in the log when a message cannot be decoded.
     """
 
     at: float
     key: bytes | None
     value: bytes | None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
 
 
 @dataclass
@@ -95,6 +104,10 @@ def decode_message(key: bytes | None, value: bytes | None) -> Decoded:
         payload = json.loads(value)
     except (ValueError, UnicodeDecodeError):
         decoded.rejected.append(NOT_JSON)
+        return decoded
+    except RecursionError:
+        # json.loads recurses once per nesting level: "[[[[…" thousands deep.
+        decoded.rejected.append(TOO_DEEP)
         return decoded
     records = payload if isinstance(payload, list) else [payload]
     if not records:

@@ -35,7 +35,7 @@ from streamz import Stream
 
 from pipelines.config import Settings
 from pipelines.live.counts import Sample, TrailingCounts, machine_sort_key
-from pipelines.live.messages import Arrival, decode_message
+from pipelines.live.messages import UNDECODABLE, Arrival, decode_message
 from pipelines.schema.columns import STREAMS
 from pipelines.schema.columns import Stream as StreamName
 
@@ -384,7 +384,22 @@ class LiveCounts:
         with self._lock:
             for arrival in batch:
                 self._messages += 1
-                decoded = decode_message(arrival.key, arrival.value)
+                try:
+                    decoded = decode_message(arrival.key, arrival.value)
+                except Exception:
+                    # An exception here would end streamz's queue reader, and with it
+                    # all counting, silently: one message must never cost the view.
+                    log.exception(
+                        "live %s: message at %s partition %s offset %s could not be decoded;"
+                        " counted as malformed (%s)",
+                        self.stream,
+                        arrival.topic,
+                        arrival.partition,
+                        arrival.offset,
+                        UNDECODABLE,
+                    )
+                    self.counts.reject(UNDECODABLE)
+                    continue
                 for reason in decoded.rejected:
                     self.counts.reject(reason)
                 counted += self.counts.add_many(decoded.machines, at=arrival.at)

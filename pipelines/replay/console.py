@@ -26,6 +26,8 @@ ProgressMode = Literal["json", "bar", "none"]
 PROGRESS_MODES: tuple[ProgressMode, ...] = ("json", "bar", "none")
 EXIT_OK = 0
 EXIT_DELIVERY_ERRORS = 1
+SKIPPED_ROWS_SHOWN = 5
+"""Bad rows named one per line on stderr when skipped; the rest are only counted."""
 """Some records were not acknowledged (the broker went away for too long)."""
 
 
@@ -72,6 +74,7 @@ def produce(
     topic: str | None = None,
     layout: MessageLayout = "record",
     progress: ProgressMode = "bar",
+    skip_bad_rows: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -93,6 +96,9 @@ def produce(
             a machine's rows per cycle).
         progress: ``bar`` (one live line on ``err``), ``json`` (one JSON object per line
             on ``out``) or ``none``.
+        skip_bad_rows: leave out the file's bad rows, each named on ``err`` (the
+            first few) and counted in the progress and the summary, instead of
+            stopping at the first with its file, line and column.
         out: where summaries and JSON lines go (default stdout).
         err: where the progress bar goes (default stderr).
 
@@ -136,8 +142,14 @@ def produce(
             topic=topic,
             layout=layout,
             on_progress=on_progress,
+            skip_bad_rows=skip_bad_rows,
         )
         with stop_on_signals(stop), replayer:
+            skipped = replayer.rows.skipped
+            for error in skipped[:SKIPPED_ROWS_SHOWN]:
+                err.write(f"stophacking: skipped bad row: {error}\n")
+            if len(skipped) > SKIPPED_ROWS_SHOWN:
+                err.write(f"stophacking: … and {len(skipped) - SKIPPED_ROWS_SHOWN} more bad rows\n")
             if progress == "json":
                 _json_line(
                     out,

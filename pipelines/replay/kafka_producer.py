@@ -79,6 +79,8 @@ class Replayer:
             that lets one producer offer a fleet's load (SPEC §3).
         on_progress: receives a :class:`ReplayReport` at most every
             ``replay.progress_interval_s`` seconds and once at the end.
+        skip_bad_rows: leave out the file's bad rows (counted in the report's
+            ``skipped_rows``) instead of refusing the file at the first one.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Replayer:
         run_id: str | None = None,
         layout: MessageLayout = "record",
         on_progress: Callable[[ReplayReport], None] | None = None,
+        skip_bad_rows: bool = False,
     ) -> None:
         if stream not in STREAMS:
             raise ConfigError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
@@ -114,6 +117,7 @@ class Replayer:
         self._file = Path(file) if file is not None else None
         self._rows: StreamRows | None = None
         self._on_progress = on_progress
+        self.skip_bad_rows = skip_bad_rows
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
         self._sent: Counter[int] = Counter()
@@ -136,7 +140,7 @@ class Replayer:
     def rows(self) -> StreamRows:
         """The file's rows per machine (read on first use)."""
         if self._rows is None:
-            self._rows = load_stream_rows(self.file, self.stream)
+            self._rows = load_stream_rows(self.file, self.stream, skip_bad_rows=self.skip_bad_rows)
         return self._rows
 
     # -- the Kafka client ------------------------------------------------------------
@@ -220,6 +224,7 @@ class Replayer:
                 elapsed_s=time.monotonic() - self._started if self._started else 0.0,
                 done=done,
                 reason=reason,
+                skipped_rows=len(self._rows.skipped) if self._rows is not None else 0,
             )
 
     def _progress(self, force: bool = False) -> None:

@@ -24,6 +24,7 @@ class ReplayReport:
         elapsed_s: seconds since the first cycle.
         done: True for the final summary.
         reason: why the run ended (``cycles``, ``duration``, ``stopped``, ``failed``).
+        skipped_rows: bad CSV rows left out (``--skip-bad-rows``).
     """
 
     stream: str
@@ -38,6 +39,7 @@ class ReplayReport:
     elapsed_s: float = 0.0
     done: bool = False
     reason: str | None = None
+    skipped_rows: int = 0
 
     @property
     def total_sent(self) -> int:
@@ -71,6 +73,7 @@ class ReplayReport:
             "records_per_s": round(self.records_per_s, 1),
             "done": self.done,
             "reason": self.reason,
+            "skipped_rows": self.skipped_rows,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class ReplayReport:
             elapsed_s=float(data["elapsed_s"]),
             done=bool(data["done"]),
             reason=data.get("reason"),
+            skipped_rows=int(data.get("skipped_rows", 0)),
         )
 
     def summary_lines(self) -> list[str]:
@@ -100,6 +104,8 @@ class ReplayReport:
             f"({self.records_per_s:.0f} records/s), {self.errors} errors"
         )
         lines = [head, f"records per machine: {per_machine or '(none)'}", f"run id: {self.run_id}"]
+        if self.skipped_rows:
+            lines.append(f"bad rows skipped: {self.skipped_rows} (not sent)")
         if self.reason:
             lines.append(f"ended by: {self.reason}")
         if self.last_error:

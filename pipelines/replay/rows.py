@@ -91,12 +91,15 @@ class StreamRows:
         stream: ``process`` or ``memory``.
         columns: the file's header (the schema's columns, plus any extra ones).
         machines: machine id → its rows in ascending ``sequence`` order.
+        skipped: the bad rows left out, in file order.
     """
 
     path: Path
     stream: Stream
     columns: tuple[str, ...]
     machines: Mapping[int, Sequence[Row]]
+    skipped: Sequence[ParseError] = ()
+    """Bad rows left out (``skip_bad_rows=True``), each naming file, line and column."""
 
     @property
     def row_counts(self) -> dict[int, int]:
@@ -143,18 +146,72 @@ def _check_header(header: list[str], stream: Stream, source: str) -> None:
         )
 
 
-def load_stream_rows(path: Path | str, stream: Stream) -> StreamRows:
+def _width_error(
+    header: Sequence[str], values: Sequence[str], source: str, line: int
+) -> ParseError:
+    """A record with too few fields names the first missing column; with too many, the
+    first extra one by its position (it has no name)."""
+    width = len(header)
+    column = header[len(values)] if len(values) < width else f"#{width + 1} (past the header)"
+    return ParseError(
+        f"expected {width} fields, found {len(values)}", source=source, line=line, column=column
+    )
+
+
+def _not_utf8(header: Sequence[str], values: Sequence[str], source: str, line: int) -> None:
+    # The file is read with errors="surrogateescape": an invalid byte becomes a lone
+    # surrogate, so the bad field (not only the line) can be named.
+    for name, text in zip(header, values, strict=False):
+        if any("\udc80" <= char <= "\udcff" for char in text):
+            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise ParseError("not UTF-8 text", source=source, line=line, column=name, value=shown)
+
+
+def _parse_row(
+    header: Sequence[str],
+    values: list[str],
+    source: str,
+    line: int,
+    first_line: dict[tuple[int, int], int],
+) -> Row:
+    """One record of the file, or the ParseError naming its line and column."""
+    if len(values) != len(header):
+        raise _width_error(header, values, source, line)
+    _not_utf8(header, values, source, line)
+    machine = _identity_number(values[header.index("machine")], "machine", source, line)
+    sequence = _identity_number(values[header.index("sequence")], "sequence", source, line)
+    seen = first_line.setdefault((machine, sequence), line)
+    if seen != line:
+        raise ParseError(
+            f"machine {machine} sequence {sequence} already appeared on line {seen}",
+            source=source,
+            line=line,
+            column="sequence",
+        )
+    fields = {name: encode_field(name, text) for name, text in zip(header, values, strict=True)}
+    body = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[:-1]
+    return Row(machine=machine, sequence=sequence, line=line, fields=fields, body=body)
+
+
+def load_stream_rows(
+    path: Path | str, stream: Stream, *, skip_bad_rows: bool = False
+) -> StreamRows:
     """Read a streaming CSV into per-machine rows sorted by ``sequence``.
 
     Args:
         path: a ``Streaming_Linux_process.csv`` / ``Streaming_Linux_memory.csv`` file
             (or any CSV with the stream's columns; extra columns are kept as text).
         stream: which schema the file follows.
+        skip_bad_rows: leave out bad records (listed in ``StreamRows.skipped``) instead
+            of stopping at the first one. A bad header or a file without any good
+            record still stops the run.
 
     Raises:
         ParseError: naming file, line and column: missing file or columns, a record
-            with the wrong number of fields, a non-integer ``machine``/``sequence``,
-            a ``(machine, sequence)`` seen twice, or no records at all.
+            with the wrong number of fields (the first missing column, or the first
+            extra one's position), a field that is not UTF-8, a non-integer
+            ``machine``/``sequence``, a ``(machine, sequence)`` seen twice, a line the
+            CSV reader refuses (a field over its size limit), or no records at all.
     """
     path = Path(path)
     source = str(path)
@@ -162,46 +219,51 @@ def load_stream_rows(path: Path | str, stream: Stream) -> StreamRows:
         raise ParseError("no such file", source=source)
     by_machine: dict[int, list[Row]] = {}
     first_line: dict[tuple[int, int], int] = {}
+    skipped: list[ParseError] = []
     # utf-8-sig: spreadsheet exports start with a byte-order mark that would
     # otherwise become part of the first column's name.
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise ParseError(f"malformed CSV: {exc}", source=source, line=1) from None
         if header is None:
             raise ParseError("empty file (no header)", source=source, line=1)
         header = [name.strip() for name in header]
+        _not_utf8(header, header, source, 1)
         _check_header(header, stream, source)
-        machine_at, sequence_at = header.index("machine"), header.index("sequence")
-        width = len(header)
-        for values in reader:
-            line = reader.line_num
+        while True:
+            try:
+                values = next(reader, None)
+            except csv.Error as exc:
+                # The reader has consumed the bad line and can go on with the next.
+                error = ParseError(f"malformed CSV: {exc}", source=source, line=reader.line_num)
+                if not skip_bad_rows:
+                    raise error from None
+                skipped.append(error)
+                continue
+            if values is None:
+                break
             if not values:
                 continue  # a blank line carries no record
-            if len(values) != width:
-                raise ParseError(
-                    f"expected {width} fields, found {len(values)}", source=source, line=line
-                )
-            machine = _identity_number(values[machine_at], "machine", source, line)
-            sequence = _identity_number(values[sequence_at], "sequence", source, line)
-            seen = first_line.setdefault((machine, sequence), line)
-            if seen != line:
-                raise ParseError(
-                    f"machine {machine} sequence {sequence} already appeared on line {seen}",
-                    source=source,
-                    line=line,
-                    column="sequence",
-                )
-            fields = {
-                name: encode_field(name, text) for name, text in zip(header, values, strict=True)
-            }
-            body = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[:-1]
-            by_machine.setdefault(machine, []).append(
-                Row(machine=machine, sequence=sequence, line=line, fields=fields, body=body)
-            )
+            try:
+                row = _parse_row(header, values, source, reader.line_num, first_line)
+            except ParseError as error:
+                if not skip_bad_rows:
+                    raise
+                skipped.append(error)
+                continue
+            by_machine.setdefault(row.machine, []).append(row)
     if not by_machine:
-        raise ParseError("no records after the header", source=source, line=2)
+        reason = "no records after the header"
+        if skipped:
+            reason += f" ({len(skipped)} bad rows skipped, the first: {skipped[0]})"
+        raise ParseError(reason, source=source, line=2)
     machines = {
         machine: tuple(sorted(rows, key=lambda row: row.sequence))
         for machine, rows in sorted(by_machine.items())
     }
-    return StreamRows(path=path, stream=stream, columns=tuple(header), machines=machines)
+    return StreamRows(
+        path=path, stream=stream, columns=tuple(header), machines=machines, skipped=tuple(skipped)
+    )

@@ -125,6 +125,31 @@ def test_bad_records_get_a_stage_and_a_reason(spark: SparkSession) -> None:
     )
 
 
+def test_empty_and_non_utf8_messages_are_one_quarantined_record_each(
+    spark: SparkSession,
+) -> None:
+    good = json.dumps(_record()).encode()
+    latin1 = json.dumps(_record(CMD="caf\u00e9"), ensure_ascii=False).encode("latin-1")
+    values = [b"", b"  ", latin1, b"[" + good + b", " + good.replace(b"Xorg", b"X\xff") + b"]"]
+    rows = [
+        Row(value=bytearray(v), topic=TOPIC, partition=0, offset=i) for i, v in enumerate(values)
+    ]
+    messages = spark.createDataFrame(rows, "value binary, topic string, partition int, offset long")
+    records = transforms.clean_records(transforms.decode_messages(messages, "process"), "process")
+    found = {
+        place: (r[transforms.STAGE], r[transforms.REASON], r[transforms.RAW_VALUE])
+        for place, r in _by_place(records).items()
+    }
+    assert found == {
+        (0, 0): ("decode", transforms.REASON_NO_RECORD, ""),
+        (1, 0): ("decode", transforms.REASON_NO_RECORD, "  "),
+        # Spark's JSON reader would have cleaned this record with CMD 'caf\ufffd'.
+        (2, 0): ("decode", transforms.REASON_NOT_UTF8, latin1.decode(errors="replace")),
+        # One invalid byte makes the whole array message one broken record.
+        (3, 0): ("decode", transforms.REASON_NOT_UTF8, values[3].decode(errors="replace")),
+    }
+
+
 def test_unscorable_rows_are_flagged_and_views_account_for_every_record(
     spark: SparkSession, shared_dir: Path
 ) -> None:

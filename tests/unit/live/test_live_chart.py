@@ -8,6 +8,7 @@ Buffer.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import holoviews as hv
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import Settings
-from pipelines.live.messages import Arrival
+from pipelines.live.messages import UNDECODABLE, Arrival, Decoded, decode_message
 from pipelines.live.pipeline import (
     COUNT,
     MACHINE,
@@ -182,3 +183,29 @@ def test_a_chart_redrawn_from_a_pipe_moves_its_axes_with_the_data() -> None:
 )
 def test_window_label(window_s: float, label: str) -> None:
     assert window_label(window_s) == label
+
+
+def test_a_message_the_decoder_fails_on_is_logged_with_its_place_and_counting_goes_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipelines.live import pipeline
+
+    def decode(key: bytes | None, value: bytes | None) -> Decoded:
+        if value == b"boom":
+            raise KeyError("a decoder bug")
+        return decode_message(key, value)
+
+    monkeypatch.setattr(pipeline, "decode_message", decode)
+    live = LiveCounts(settings, "process", window_s=10, sample_s=1, clock=lambda: T0 + 2)
+    with caplog.at_level(logging.ERROR, logger=pipeline.__name__):
+        counted = live.ingest(
+            [
+                Arrival(T0 + 0.1, b"4", record(4)),
+                Arrival(T0 + 0.2, b"4", b"boom", topic="t.process", partition=1, offset=41),
+                Arrival(T0 + 0.3, b"5", record(5)),
+            ]
+        )
+    assert counted == 2
+    assert live.snapshot(T0 + 1) == {"4": 1, "5": 1}
+    assert live.status().malformed == {UNDECODABLE: 1}
+    assert "t.process partition 1 offset 41" in caplog.text

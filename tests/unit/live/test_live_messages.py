@@ -12,6 +12,7 @@ from pipelines.live.messages import (
     NO_MACHINE,
     NOT_A_RECORD,
     NOT_JSON,
+    TOO_DEEP,
     decode_message,
     normalise_machine,
 )
@@ -46,6 +47,9 @@ def test_key_is_the_fallback_when_a_record_has_no_machine() -> None:
         (b'{"machine": 4.5}', BAD_MACHINE),
         (b'{"machine": true}', BAD_MACHINE),
         (b'{"machine": ""}', BAD_MACHINE),
+        # Python's JSON reader recurses per level: thousands of levels raised RecursionError.
+        (b"[" * 5000 + b'{"machine": 4}' + b"]" * 5000, TOO_DEEP),
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, TOO_DEEP),
     ],
 )
 def test_malformed_messages_are_reported_by_reason(value: bytes | None, reason: str) -> None:

@@ -46,3 +46,12 @@ def test_summary_names_totals_machines_and_the_last_error() -> None:
     assert lines[1] == "records per machine: 4: 150, 6: 118"
     assert "ended by: failed" in lines
     assert lines[-1] == "last error: machine 6: KafkaTimeoutError: expired"
+
+
+def test_skipped_rows_are_in_the_json_line_and_the_summary() -> None:
+    skipping = ReplayReport("process", "t", "r", "f", 1, {4: 10}, {4: 10}, skipped_rows=3)
+    data = skipping.to_json()
+    assert data["skipped_rows"] == 3
+    assert ReplayReport.from_json(data) == skipping
+    assert "bad rows skipped: 3 (not sent)" in skipping.summary_lines()
+    assert not any("skipped" in line for line in REPORT.summary_lines())

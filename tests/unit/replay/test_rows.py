@@ -6,10 +6,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipelines.cli import main
+from pipelines.config import Settings
 from pipelines.errors import ParseError
+from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.rows import encode_field, load_stream_rows
 from pipelines.schema.columns import MEMORY_COLUMNS, PROCESS_COLUMNS
 from tests.support.replay import ROWS_PER_MACHINE, write_streaming_csv
@@ -102,7 +106,14 @@ def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path: Path) -> Non
         ("sequence,machine,PID\n1,4,5\n", r"line 1: missing column\(s\) TRUN, TSLPI"),
         (",".join(PROCESS_COLUMNS) + ",ts\n", r"line 1: column\(s\) ts are added by the producer"),
         (",".join(PROCESS_COLUMNS) + "\n", r"line 2: no records after the header"),
-        (",".join(PROCESS_COLUMNS) + "\n1,4,5\n", r"line 2: expected 16 fields, found 3"),
+        (
+            ",".join(PROCESS_COLUMNS) + "\n1,4,5\n",
+            r"bad\.csv, line 2, column TRUN: expected 16 fields, found 3",
+        ),
+        (
+            ",".join(PROCESS_COLUMNS) + "\n1,4," + "0," * 13 + "x,y\n",
+            r"line 2, column #17 \(past the header\): expected 16 fields, found 17",
+        ),
         (
             ",".join(PROCESS_COLUMNS) + "\n\n1,four," + "0," * 13 + "x\n",
             r"line 3, column machine: must be a whole number .*\(value 'four'\)",
@@ -112,7 +123,7 @@ def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path: Path) -> Non
             r"line 3, column sequence: machine 4 sequence 1 already appeared on line 2",
         ),
     ],
-    ids=["empty", "missing", "reserved", "no-rows", "width", "machine", "duplicate"],
+    ids=["empty", "missing", "reserved", "no-rows", "short", "long", "machine", "duplicate"],
 )
 def test_bad_files_name_file_line_and_field(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.csv"
@@ -124,3 +135,88 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path, content: str, messag
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ParseError, match=r"nope\.csv: no such file"):
         load_stream_rows(tmp_path / "nope.csv", "memory")
+
+
+GOOD_ROW = "1,4," + "0," * 13 + "sshd"
+BAD_ROWS = {
+    3: ("1,4,5", "column TRUN: expected 16 fields"),
+    4: ("2,four," + "0," * 13 + "x", "column machine: must be a whole number"),
+    5: ("1,4," + "0," * 13 + "again", "column sequence: machine 4 sequence 1 already appeared"),
+    6: ("3,4," + "0," * 13 + "caf\xe9", "column CMD: not UTF-8 text (value 'caf\ufffd')"),
+}
+
+
+def _file_with_bad_rows(tmp_path: Path) -> Path:
+    lines = [",".join(PROCESS_COLUMNS), GOOD_ROW, *(row for row, _ in BAD_ROWS.values())]
+    lines.append("4,5," + "0," * 13 + "cron")
+    path = tmp_path / "mixed.csv"
+    # Latin-1 bytes: the é of line 6 is not UTF-8.
+    path.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    return path
+
+
+def test_by_default_the_first_bad_row_stops_the_load_naming_file_line_and_column(
+    tmp_path: Path,
+) -> None:
+    path = _file_with_bad_rows(tmp_path)
+    with pytest.raises(ParseError) as caught:
+        load_stream_rows(path, "process")
+    error = caught.value
+    assert (error.source, error.line, error.column) == (str(path), 3, "TRUN")
+    assert str(error).startswith(f"{path}, line 3, column TRUN: expected 16 fields, found 3")
+
+
+def test_skip_bad_rows_keeps_the_good_ones_and_lists_each_bad_one(tmp_path: Path) -> None:
+    rows = load_stream_rows(_file_with_bad_rows(tmp_path), "process", skip_bad_rows=True)
+    assert rows.row_counts == {4: 1, 5: 1}
+    assert [row.line for machine in rows.machines.values() for row in machine] == [2, 7]
+    assert [e.line for e in rows.skipped] == sorted(BAD_ROWS)
+    for error in rows.skipped:
+        assert BAD_ROWS[error.line][1] in str(error)
+
+
+def test_a_utf8_file_has_nothing_to_skip(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text(",".join(PROCESS_COLUMNS) + "\n" + GOOD_ROW.replace("sshd", "café") + "\n")
+    rows = load_stream_rows(path, "process", skip_bad_rows=True)
+    assert rows.skipped == ()
+    assert rows.machines[4][0].fields["CMD"] == "café"
+
+
+def test_skipping_every_row_still_fails(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(",".join(PROCESS_COLUMNS) + "\n1,4,5\n")
+    with pytest.raises(ParseError, match=r"no records after the header \(1 bad rows skipped"):
+        load_stream_rows(path, "process", skip_bad_rows=True)
+
+
+def test_a_replayer_told_to_skip_reports_how_many_rows_it_left_out(
+    tmp_path: Path, settings: Settings
+) -> None:
+    path = _file_with_bad_rows(tmp_path)
+    skipping = Replayer(settings, "process", file=path, skip_bad_rows=True)
+    assert skipping.rows.row_counts == {4: 1, 5: 1}  # read without any broker
+    assert skipping.report().skipped_rows == len(BAD_ROWS)
+    with pytest.raises(ParseError, match="line 3, column TRUN"):
+        _ = Replayer(settings, "process", file=path).rows
+
+
+def test_produce_stops_at_a_bad_row_unless_told_to_skip_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _file_with_bad_rows(tmp_path)
+    # Nothing answers at port 9: the skipping run reads the file, names what it skips,
+    # then gives up on Kafka after a second.
+    monkeypatch.setenv("STOPHACKING_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("STOPHACKING_REPLAY__CONNECT_TIMEOUT_S", "1")
+    monkeypatch.setenv("STOPHACKING_HOME", str(tmp_path / "home"))
+    command = ["produce", "process", "--file", str(path), "--cycles", "1", "--progress", "none"]
+    stopped = CliRunner().invoke(main, command)
+    assert stopped.exit_code == 2
+    assert stopped.output.strip().splitlines() == [
+        f"stophacking: error: {path}, line 3, column TRUN: expected 16 fields, found 3"
+    ]
+    skipping = CliRunner().invoke(main, [*command, "--skip-bad-rows"])
+    skipped = [line for line in skipping.output.splitlines() if "skipped bad row" in line]
+    assert [line.split(", ")[1] for line in skipped] == [f"line {n}" for n in (3, 4, 5, 6)]
+    assert "could not reach Kafka" in skipping.output
