@@ -18,12 +18,14 @@ import pytest
 from pipelines.config import Settings
 from pipelines.live.messages import UNDECODABLE, Arrival, Decoded, decode_message
 from pipelines.live.pipeline import (
+    CHART_MACHINES,
     COUNT,
     MACHINE,
     TIME,
     WAITING,
     X_LABEL,
     LiveCounts,
+    busiest_machines,
     counts_overlay,
     empty_frame,
     window_label,
@@ -209,3 +211,39 @@ def test_a_message_the_decoder_fails_on_is_logged_with_its_place_and_counting_go
     assert live.snapshot(T0 + 1) == {"4": 1, "5": 1}
     assert live.status().malformed == {UNDECODABLE: 1}
     assert "t.process partition 1 offset 41" in caplog.text
+
+
+def fleet_frame(machines: int, samples: int) -> pd.DataFrame:
+    """A Buffer-shaped frame: machine m counts m × i records at sample i (5 s apart)."""
+    start = pd.Timestamp("2026-12-06 10:00")
+    rows = [
+        (start + pd.Timedelta(seconds=5 * i), str(m), m * i)
+        for i in range(samples)
+        for m in range(1, machines + 1)
+    ]
+    return pd.DataFrame(rows, columns=[TIME, MACHINE, COUNT])
+
+
+def test_a_fleet_chart_draws_its_busiest_machines_and_says_of_how_many(settings: Settings) -> None:
+    live = LiveCounts(settings, "process", window_s=120, sample_s=5)
+    data = fleet_frame(500, 3)
+    assert busiest_machines(data, 3) == ["500", "499", "498"]
+    chart = live.overlay(data)
+    assert len(chart) == CHART_MACHINES
+    assert sorted(chart.keys(), key=int)[0] == "493"
+    assert chart.opts.get().kwargs["title"].endswith(f"(the {CHART_MACHINES} busiest of 500)")
+    # A picked machine is drawn whatever its count; a small set is drawn whole.
+    assert list(live.overlay(data, ["7"]).keys()) == ["7"]
+    assert len(live.overlay(fleet_frame(5, 3))) == 5
+
+
+def test_the_heat_map_holds_every_machine_on_the_sample_grid(settings: Settings) -> None:
+    live = LiveCounts(settings, "process", window_s=120, sample_s=5)
+    image = live.heatmap(fleet_frame(300, 4))
+    values = image.dimension_values(2, flat=False)
+    assert values.shape == (300, 120)  # machines × 10 minutes of 5 s samples
+    # The newest column (x = 0 minutes) holds each machine's newest count: m × 3.
+    assert list(values[:3, -1]) == [3.0, 6.0, 9.0]
+    assert pd.isna(values[0, 0])  # before the first sample: blank, not zero
+    assert image.range("minutes")[1] <= 0.05
+    assert "All 300 machines, last 10 min" in image.opts.get().kwargs["title"]
