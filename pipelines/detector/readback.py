@@ -8,6 +8,8 @@ that JVM), returning a pandas frame with fixed columns and dtypes, empty before 
   stream, approx. distinct ``CMD_PID`` predicted attack).
 - :func:`latest_alerts`: the newest 7b attack events, one row per (machine, CMD, PID,
   2-minute window) as alerted, from the ``alerts.parquet`` output.
+- :func:`alert_pairs`: the process/memory pairs behind one alert, from the pairs
+  output (pyarrow, no Spark job: a click in the alerts view).
 - :func:`summed_counts`: the 7a counts of both streams added up per machine and window
   (what the tab draws), pure pandas.
 """
@@ -21,7 +23,7 @@ import pandas as pd
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
-from pipelines.detector.layout import ALERTS_DIR, complete_batches
+from pipelines.detector.layout import ALERTS_DIR, PAIRS_DIR, complete_batches
 from pipelines.detector.transforms import ATTACK_COUNT_COLUMNS, COUNT, STREAM, WINDOW_START
 
 ALERT_COLUMNS: Final[tuple[str, ...]] = (
@@ -172,3 +174,63 @@ def alert_total(spark: SparkSession, output_dir: Path) -> int:
         return 0
     root = output_dir / ALERTS_DIR
     return int(spark.read.option("basePath", str(root)).parquet(*map(str, batches)).count())
+
+
+PAIR_DETAIL_COLUMNS: Final[tuple[str, ...]] = (
+    "process_event_time",
+    "memory_event_time",
+    "process_attack_probability",
+    "memory_attack_probability",
+    "process_CPU",
+    "process_State",
+    "memory_RSIZE",
+    "memory_VGROW",
+)
+"""Columns of :func:`alert_pairs`, in display order (those the pairs output holds)."""
+
+
+def alert_pairs(
+    output_dir: Path,
+    *,
+    machine: int,
+    cmd: str,
+    pid: int,
+    window_start: pd.Timestamp,
+    window_end: pd.Timestamp,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """The process/memory pairs behind one alert: its program's pairs in its window.
+
+    Reads the committed batches of the ``process_memory_attack.parquet`` output with
+    pyarrow (filters pushed into the scan), oldest process event first.
+
+    Args:
+        output_dir: the detector's output folder.
+        machine, cmd, pid: the alert's program.
+        window_start, window_end: its 2-minute window (naive UTC), on the process
+            event time as 7b groups it.
+        limit: most pairs returned.
+
+    Returns:
+        :data:`PAIR_DETAIL_COLUMNS` that the output holds; empty before any pair.
+    """
+    import pyarrow.dataset as ds
+
+    batches = complete_batches(output_dir / PAIRS_DIR)
+    if not batches:
+        return pd.DataFrame(columns=list(PAIR_DETAIL_COLUMNS))
+    files = [str(f) for batch in batches for f in sorted(batch.glob("*.parquet"))]
+    dataset = ds.dataset(files, format="parquet")
+    present = [c for c in PAIR_DETAIL_COLUMNS if c in dataset.schema.names]
+    event = ds.field("process_event_time")
+    table = dataset.to_table(
+        columns=present,
+        filter=(ds.field("machine") == machine)
+        & (ds.field("CMD") == cmd)
+        & (ds.field("PID") == pid)
+        & (event >= window_start.to_pydatetime())
+        & (event < window_end.to_pydatetime()),
+    )
+    frame: pd.DataFrame = table.to_pandas()
+    ordered = frame.sort_values("process_event_time", kind="stable").head(limit)
+    return ordered.reset_index(drop=True)

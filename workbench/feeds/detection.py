@@ -35,7 +35,7 @@ import pandas as pd
 import param
 
 from pipelines.config import Settings
-from pipelines.detector.window_view import RunSpan, classify_windows
+from pipelines.detector.window_view import WINDOW, RunSpan, classify_windows
 from pipelines.schema.columns import STREAMS
 from workbench.feeds.worker import submit
 
@@ -380,6 +380,27 @@ class DetectionFeed(param.Parameterized):
         self.param.update(
             quality=quality_frame(quality),
             quality_note=f"against the ground truth in {truth}",
+        )
+
+    def pairs_for(
+        self, machine: int, cmd: str, pid: int, window_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        """The process/memory pairs behind one alert (blocking: run it on a worker).
+
+        Reads the detector's pairs output with pyarrow (no Spark job); empty when the
+        detector has written none (or never ran in this workbench).
+        """
+        from pipelines.detector.readback import PAIR_DETAIL_COLUMNS, alert_pairs
+
+        if not self.output_dir:
+            return pd.DataFrame(columns=list(PAIR_DETAIL_COLUMNS))
+        return alert_pairs(
+            Path(self.output_dir),
+            machine=machine,
+            cmd=cmd,
+            pid=pid,
+            window_start=window_start,
+            window_end=window_start + WINDOW,
         )
 
     # -- failures --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pipelines.detector.window_view import OPEN, empty_windows, step_series, top
 from pipelines.live.pipeline import machine_colour
 from workbench.charts import REDRAW_PERIOD_MS, session_chart
 from workbench.feeds.detection import DetectionFeed
+from workbench.feeds.worker import submit
 from workbench.tabs.series_charts import start_stop_buttons, table_pane
 
 CHART_HEIGHT_PX = 320
@@ -252,6 +253,7 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
     """
     table = pn.widgets.Tabulator(
         alerts_frame(feed.alerts),
+        selectable=1,
         titles=ALERT_TITLES,
         show_index=False,
         disabled=True,
@@ -283,7 +285,88 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
                 notifications.error(alert_notice(alert), duration=10_000)
 
     pn.state.add_periodic_callback(pull, period=REDRAW_PERIOD_MS)
-    return pn.Column(heading, table, sizing_mode="stretch_width")
+    detail = pn.Column(
+        pn.pane.Markdown(DETAIL_PROMPT), sizing_mode="stretch_width", css_classes=["alert-detail"]
+    )
+    doc = pn.state.curdoc
+
+    def on_select(event: object) -> None:
+        rows = getattr(event, "new", None)
+        if not rows:
+            return
+        alert = table.value.iloc[rows[0]]
+        detail.objects = [pn.pane.Markdown(f"{alert_title(alert)} · _reading its pairs…_")]
+
+        def load() -> None:
+            try:
+                pairs = feed.pairs_for(
+                    int(alert["machine"]), str(alert["CMD"]), int(alert["PID"]),
+                    pd.Timestamp(alert["window_start"]),
+                )  # fmt: skip
+                shown: list[object] = [pn.pane.Markdown(pairs_heading(alert, pairs))]
+                if not pairs.empty:
+                    shown.append(table_pane(pairs_frame(pairs), "alert-pairs"))
+            except Exception as exc:  # an unreadable output: say so in the pane
+                shown = [
+                    pn.pane.Markdown(f"{alert_title(alert)} · could not read its pairs: {exc}")
+                ]
+
+            def show() -> None:
+                detail.objects = shown
+
+            if doc is not None and doc.session_context is not None:
+                doc.add_next_tick_callback(show)
+            else:
+                show()
+
+        submit(load)
+
+    table.param.watch(on_select, "selection")
+    return pn.Column(heading, table, detail, sizing_mode="stretch_width")
+
+
+DETAIL_PROMPT = "_Click an alert to see the process and memory records paired in it._"
+
+
+def alert_title(alert: pd.Series) -> str:
+    return (
+        f"**{alert['severity'].capitalize()} alert**: {alert['CMD']} (PID {alert['PID']}) "
+        f"on machine {alert['machine']}, window {alert['window_start']} UTC"
+    )
+
+
+def pairs_heading(alert: pd.Series, pairs: pd.DataFrame) -> str:
+    """The detail pane's first line: the alert, and how many pairs are shown."""
+    if pairs.empty:
+        return f"{alert_title(alert)} · no pair found in the pairs output"
+    return (
+        f"{alert_title(alert)} · {len(pairs)} of its {alert['pair_count']} process–memory "
+        "pairs (a process and a memory record of the program less than 30 s apart)"
+    )
+
+
+PAIR_TITLES: dict[str, str] = {
+    "process_event_time": "Process record (UTC)",
+    "memory_event_time": "Memory record (UTC)",
+    "process_attack_probability": "Process P(attack)",
+    "memory_attack_probability": "Memory P(attack)",
+    "process_CPU": "CPU (s)",
+    "process_State": "State",
+    "memory_RSIZE": "RSIZE (KiB)",
+    "memory_VGROW": "VGROW (KiB)",
+}
+
+
+def pairs_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs as the detail pane shows them: readable headers, times, rounding (pure)."""
+    shown = pairs.copy()
+    for column in ("process_event_time", "memory_event_time"):
+        if column in shown:
+            shown[column] = pd.to_datetime(shown[column]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    for column in ("process_attack_probability", "memory_attack_probability"):
+        if column in shown:
+            shown[column] = shown[column].astype(float).round(3)
+    return shown.rename(columns=PAIR_TITLES)
 
 
 def _alerts_heading(alerts: pd.DataFrame | None, alerts_total: int) -> str:

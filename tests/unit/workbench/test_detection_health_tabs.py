@@ -7,6 +7,7 @@ cycle and the health reader would set them, and the checks read the rendered mod
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -445,3 +446,49 @@ def test_a_stopped_live_view_says_stopped_whatever_it_said_last(state: Workbench
     feed.stop()
     assert (feed.state, feed.message) == ("stopped", "stopped")
     assert "live view**: stopped" in live_line("process", feed.state, feed.accepted)
+
+
+def write_pairs(output_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """A pairs output as the detector commits it: batch=0/part.parquet + _SUCCESS."""
+    from pipelines.detector.layout import PAIRS_DIR, SUCCESS_MARKER
+
+    batch = output_dir / PAIRS_DIR / "batch=0"
+    batch.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(batch / "part-0.parquet", index=False)
+    (batch / SUCCESS_MARKER).touch()
+
+
+def test_clicking_an_alert_shows_the_pairs_behind_it(
+    state: WorkbenchState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pn.state, "add_periodic_callback", lambda callback, period: None)
+
+    def pair(pid: int, process_s: int, memory_s: int) -> dict[str, Any]:
+        return {
+            "machine": 5, "CMD": "xmrig", "PID": pid,
+            "process_event_time": T0 + timedelta(minutes=2, seconds=process_s),
+            "memory_event_time": T0 + timedelta(minutes=2, seconds=memory_s),
+            "process_attack_probability": 0.98, "memory_attack_probability": 0.9512,
+            "process_CPU": 1.5, "memory_RSIZE": 8716.0,
+        }  # fmt: skip
+
+    # Two pairs of the alert's program and window; one of another PID, one a window later.
+    write_pairs(
+        tmp_path, [pair(4242, 4, 8), pair(4242, 30, 20), pair(7, 5, 5), pair(4242, 130, 131)]
+    )
+    state.detection.param.update(output_dir=str(tmp_path), alerts=alerts(), alerts_total=1)
+    tab = detection_tab(state.detection)
+    (table,) = tab.select(pn.widgets.Tabulator)
+    (detail,) = [c for c in tab.select(pn.Column) if "alert-detail" in c.css_classes]
+    table.selection = [0]
+    deadline = time.monotonic() + 10
+    while len(detail.objects) < 2:
+        assert time.monotonic() < deadline, detail.objects
+        time.sleep(0.05)
+    assert detail.objects[0].object.startswith(
+        "**High alert**: xmrig (PID 4242) on machine 5, window 2026-11-28 10:02:00 UTC · "
+        "2 of its 3 process–memory pairs"
+    )
+    shown = detail.objects[1].object
+    assert list(shown["Process record (UTC)"]) == ["2026-11-28 10:02:04", "2026-11-28 10:02:30"]
+    assert list(shown["Memory P(attack)"]) == [0.951, 0.951]
