@@ -307,6 +307,12 @@ def test_pipeline_started_from_the_page_detects_attacks_and_agrees_with_its_outp
         page=page,
     )
     assert events and all(row[0] in wanted for row in events), events
+    # An alert's detail: the process and memory records paired in it.
+    page.locator(".attack-events .tabulator-row").first.click()
+    detail = wait_for_text(
+        page, r"of its \d+ process–memory pairs", 60, "the clicked alert's pairs"
+    )
+    assert "alert**" not in detail, detail  # Markdown rendered
     # How far the detections trail the newest record, in seconds (banner and sidebar).
     trail = wait_for_text(
         page, r"detections trail the newest record by [\d.]+ s", 120, "the detector's delay"
