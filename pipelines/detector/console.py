@@ -101,7 +101,11 @@ def detect(
         :data:`EXIT_OK`, or :data:`EXIT_QUERY_FAILED` when a query failed.
 
     Raises:
-        ModelError: a model folder is missing or incompatible (before any query starts).
+        ModelError: a model folder is missing, corrupt or incompatible.
+        BrokerUnavailable: no broker answers.
+        ConfigError: a folder cannot be written, the checkpoints were made with other
+            settings, or the alerts and their checkpoint disagree (docs/detector.md,
+            "Checked at start"). Each is raised before any query starts.
     """
     holder: dict[str, Detector] = {}
     settings = without_console_progress(settings)
@@ -129,7 +133,8 @@ def detect(
     )
     if ground_truth is not None:
         out.write(f"detector: detection quality against {ground_truth} when it stops\n")
-    detector.check_model_folders()
+    # Models, broker, alerts and folders, before the JVM starts (seconds saved on a typo).
+    detector.check_before_spark()
     # The session first: PySpark's SparkContext installs a SIGINT handler that cancels the
     # jobs and raises KeyboardInterrupt; ours, installed after it, stops the queries cleanly.
     _ = detector.spark

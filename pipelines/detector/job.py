@@ -53,7 +53,7 @@ from pyspark.sql.types import (
 
 from pipelines import kafka_io
 from pipelines.config import Settings
-from pipelines.detector import transforms
+from pipelines.detector import preflight, transforms
 from pipelines.detector.alerts import PairsWriter, seed_ledger
 from pipelines.detector.delay import GROWING_AFTER, Delay, StreamDelay, detector_delay
 from pipelines.detector.drain import (
@@ -66,13 +66,15 @@ from pipelines.detector.drain import (
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.ingest import IngestFigures, IngestWriter
 from pipelines.detector.layout import (
+    ALERTS_DIR,
     COUNTS_CHECKPOINT,
     INGEST_QUERY,
     PAIRS_QUERY,
     DetectorTopics,
+    complete_batches,
 )
 from pipelines.detector.monitor import DetectorMonitor, watermark_of, watermark_seconds
-from pipelines.errors import ConfigError, ModelError
+from pipelines.errors import BrokerUnavailable, ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.spark.scoring import Scorer, load_pipeline_model, score
 from pipelines.spark.session import build_spark_session
@@ -235,6 +237,11 @@ STOP_IDLE_WAIT_S: Final = 5.0
 """Longest a graceful stop waits for one query to finish its running trigger."""
 IDLE_POLL_S: Final = 0.05
 
+BROKER_CHECK_TIMEOUT_S: Final = 5.0
+"""How long the check at start waits for the broker to answer a metadata request."""
+WRITE_PROBE: Final = ".stophacking-write-probe"
+"""A file the check at start writes and removes in each folder the detector writes to."""
+
 SOURCE_FETCH_MAX_WAIT_MS: Final = 10
 """How long the broker may hold a fetch of Spark's Kafka source that found no new data.
 
@@ -277,6 +284,36 @@ def model_version(path: Path) -> str:
             f"spark={meta.get('sparkVersion')}"
         )
     return path.name
+
+
+def last_logged_batch(log_folder: Path) -> int | None:
+    """Highest batch id of a Spark metadata log (``offsets/``, ``commits/``), None if empty.
+
+    Entries are files named ``<id>`` (or ``<id>.compact``); Spark's temporary files start
+    with a dot.
+    """
+    try:
+        names = [p.name.split(".")[0] for p in log_folder.iterdir()]
+    except OSError:  # no such folder: no batch yet (or no checkpoint)
+        return None
+    ids = [int(name) for name in names if name.isdigit()]
+    return max(ids) if ids else None
+
+
+def probe_writable(folder: Path) -> str | None:
+    """Create ``folder`` (and its parents) and write and remove a small file in it.
+
+    Returns:
+        None when that worked, else why not (one line: the error's class and text).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / WRITE_PROBE
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return None
 
 
 class Detector:
@@ -382,30 +419,171 @@ class Detector:
         """Fail at once, before any JVM starts, when a model folder does not exist.
 
         Raises:
-            ModelError: naming the missing folder.
+            ModelError: naming the missing folder and what to do.
         """
         for path in self.model_paths.values():
             if not path.is_dir():
-                raise ModelError(f"no model folder at {path}")
+                raise ModelError(f"no model folder at {path}: {preflight.MODEL_REMEDY}")
+
+    # -- checked at start (docs/detector.md, "Checked at start") -----------------------
+    @property
+    def settings_record(self) -> Path:
+        """The record of the settings the checkpoints were made with."""
+        return self.checkpoint_dir / preflight.SETTINGS_FILE
+
+    def check_before_spark(self) -> None:
+        """The checks at start that need no JVM: model folders, broker, alerts against
+        their checkpoint, writable folders (created here). Each fails with one line that
+        names the thing and says what to do.
+
+        Raises:
+            ModelError: a model folder does not exist.
+            BrokerUnavailable: no broker answers at the bootstrap servers.
+            ConfigError: the alerts and their checkpoint do not belong together, or an
+                output or checkpoint folder cannot be written.
+        """
+        self.check_model_folders()
+        self.check_broker()
+        self.check_alerts_checkpoint()
+        self.check_writable()
+
+    def check_broker(self) -> None:
+        """Raises BrokerUnavailable (with what to do) when no broker answers in time."""
+        servers = self.settings.kafka.bootstrap_servers
+        try:
+            kafka_io.list_topics(self.settings.kafka, timeout_s=BROKER_CHECK_TIMEOUT_S)
+        except BrokerUnavailable as exc:
+            raise BrokerUnavailable(
+                f"no Kafka broker answers at {servers} within {BROKER_CHECK_TIMEOUT_S:g} s: "
+                f"{preflight.BROKER_REMEDY}"
+            ) from exc
+
+    def check_alerts_checkpoint(self) -> None:
+        """Raises ConfigError when the alerts folder and the 7b checkpoint disagree
+        (:func:`~pipelines.detector.preflight.alerts_problem`)."""
+        alerts_dir = self.output_path(ALERTS_DIR)
+        pairs_checkpoint = self.checkpoint_dir / PAIRS_QUERY
+        done = complete_batches(alerts_dir)
+        problem = preflight.alerts_problem(
+            alerts_dir=alerts_dir,
+            pairs_checkpoint=pairs_checkpoint,
+            alerts_dir_exists=alerts_dir.is_dir(),
+            last_alert_batch=int(done[-1].name.removeprefix("batch=")) if done else None,
+            last_planned_batch=last_logged_batch(pairs_checkpoint / "offsets"),
+            recorded=self.settings_record.is_file(),
+            checkpoint_dir=self.checkpoint_dir,
+            output_dir=self.output_dir,
+        )
+        if problem is not None:
+            raise ConfigError(problem)
+
+    def check_writable(self) -> None:
+        """Create the output and checkpoint roots; ConfigError when one cannot be written."""
+        for role, folder, remedy in (
+            ("output", self.output_dir, "--output-dir / STOPHACKING_DETECTOR__OUTPUT_DIR"),
+            (
+                "checkpoint",
+                self.checkpoint_dir,
+                "--checkpoint-dir / STOPHACKING_DETECTOR__CHECKPOINT_DIR",
+            ),
+        ):
+            reason = probe_writable(folder)
+            if reason is not None:
+                raise ConfigError(
+                    preflight.unwritable_message(
+                        role,
+                        folder,
+                        reason,
+                        f"give the detector write permission there, or choose another "
+                        f"folder ({remedy})",
+                    )
+                )
+
+    def current_checkpoint_settings(self) -> dict[str, preflight.SettingValue]:
+        """What :attr:`settings_record` holds for this detector (starts the session)."""
+        names = self.topics.names()
+        return preflight.checkpoint_settings(
+            shuffle_partitions=int(self.spark.conf.get("spark.sql.shuffle.partitions") or 0),
+            read_topics={
+                role: names[role]
+                for role in ("process", "memory", "process_attacks", "memory_attacks")
+            },
+            watermark_s=transforms.WATERMARK_S,
+            window_s=transforms.WINDOW_S,
+            pair_tolerance_s=transforms.PAIR_TOLERANCE_S,
+        )
+
+    def check_checkpoint_settings(self) -> dict[str, preflight.SettingValue] | None:
+        """Compare this detector's settings with the checkpoints' record.
+
+        Returns:
+            The settings to record (no record yet), or None (the record matches).
+
+        Raises:
+            ConfigError: the record differs (old → new listed) or cannot be read.
+        """
+        current = self.current_checkpoint_settings()
+        record = self.settings_record
+        try:
+            text = record.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return current
+        except OSError as exc:
+            raise ConfigError(f"cannot read {record} ({exc.strerror or exc})") from exc
+        try:
+            recorded = preflight.decode_settings(text, record)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc}: restore it, or {preflight.afresh(self.checkpoint_dir, self.output_dir)}"
+            ) from exc
+        changes = preflight.changed_settings(recorded, current)
+        if changes:
+            raise ConfigError(
+                preflight.settings_changed_message(
+                    changes, record, self.checkpoint_dir, self.output_dir
+                )
+            )
+        return None
+
+    def preflight(self) -> None:
+        """Every check at start, before any query starts (docs/detector.md, "Checked at
+        start"); afterwards the settings record and the alerts folder exist.
+
+        Raises:
+            ModelError, BrokerUnavailable, ConfigError: see :meth:`check_before_spark`,
+                :meth:`check_checkpoint_settings` and :meth:`load_models`.
+        """
+        self.check_before_spark()
+        to_record = self.check_checkpoint_settings()
+        self.load_models()
+        # Both only once every check passed: a failed start leaves nothing behind that
+        # the next start would take for a checkpoint's history.
+        self.output_path(ALERTS_DIR).mkdir(exist_ok=True)
+        if to_record is not None:
+            self.settings_record.write_text(preflight.encode_settings(to_record), "utf-8")
 
     def load_models(self) -> None:
         """Load both models and check them against the cleaned records' schema.
 
         Raises:
-            ModelError: a folder is missing (the message names it), unreadable, or the
-                model needs columns the cleaned records lack.
+            ModelError: a folder is missing (the message names it), unreadable or
+                corrupt, or the model needs columns the cleaned records lack; the
+                message says what to do.
         """
         self.check_model_folders()
         spark = self.spark  # loading a model needs an active session
-        models = {stream: load_pipeline_model(self.model_paths[stream]) for stream in STREAMS}
-        empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
-        for stream in STREAMS:
-            # Building the plan on an empty frame runs every schema check (and gives the
-            # scored schema the monitoring queries read back) without running a job.
-            records = self._records(empty, stream, models[stream])
-            self.scored_schemas[stream] = score(
-                transforms.scorable_view(records), models[stream]
-            ).schema
+        try:
+            models = {stream: load_pipeline_model(self.model_paths[stream]) for stream in STREAMS}
+            empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
+            for stream in STREAMS:
+                # Building the plan on an empty frame runs every schema check (and gives
+                # the scored schema the monitoring queries read back) without a job.
+                records = self._records(empty, stream, models[stream])
+                self.scored_schemas[stream] = score(
+                    transforms.scorable_view(records), models[stream]
+                ).schema
+        except ModelError as exc:
+            raise ModelError(f"{exc}: {preflight.MODEL_REMEDY}") from exc
         self.models = models
         self.scorers = {stream: Scorer(models[stream]) for stream in STREAMS}
         self.model_versions = {s: model_version(self.model_paths[s]) for s in STREAMS}
@@ -512,16 +690,20 @@ class Detector:
         return self._stopping.is_set()
 
     def start(self) -> None:
-        """Load and check the models, create the topics, start every query.
+        """Check what can be checked (:meth:`preflight`), create the topics, start every
+        query.
 
         Raises:
-            ModelError: a model is missing or incompatible (no query has started then).
-            ConfigError: the detector is already running.
+            ModelError: a model is missing, corrupt or incompatible.
+            BrokerUnavailable: no broker answers.
+            ConfigError: the detector is already running; a folder cannot be written;
+                the checkpoints were made with other settings; the alerts and their
+                checkpoint do not belong together. No query has started then.
         """
         if self._queries:
             raise ConfigError("the detector is already running")
         self._stopping.clear()
-        self.load_models()
+        self.preflight()
         kafka_io.ensure_topics(self.settings.kafka, list(self.topics.names().values()))
         self._monitor = DetectorMonitor(
             self.spark,

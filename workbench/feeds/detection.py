@@ -179,8 +179,7 @@ class DetectionFeed(param.Parameterized):
             )
             try:
                 detector = self._make_detector()
-                detector.check_model_folders()
-                detector.start()
+                detector.start()  # checks everything it can before a query starts
             except Exception as exc:  # Spark, model or Kafka errors: show them, stay up
                 self._fail(f"Could not start the detector: {_one_line(exc)}")
                 return False
