@@ -30,9 +30,7 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -55,7 +53,6 @@ from pipelines import kafka_io
 from pipelines.config import Settings
 from pipelines.detector import preflight, transforms
 from pipelines.detector.alerts import PairsWriter, seed_ledger
-from pipelines.detector.delay import GROWING_AFTER, Delay, StreamDelay, detector_delay
 from pipelines.detector.drain import (
     DrainReport,
     TopicPartition,
@@ -74,6 +71,7 @@ from pipelines.detector.layout import (
     complete_batches,
 )
 from pipelines.detector.monitor import DetectorMonitor, watermark_of, watermark_seconds
+from pipelines.detector.stats import DetectorStats
 from pipelines.errors import BrokerUnavailable, ConfigError, ModelError
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.spark.scoring import Scorer, load_pipeline_model, score
@@ -174,61 +172,6 @@ KAFKA_SOURCE_SCHEMA: Final = StructType(
     ]
 )
 """The columns Spark's Kafka source gives (used to derive output schemas up front)."""
-
-
-@dataclass
-class _Totals:
-    batches: int = 0
-    records: int = 0
-    quarantined: int = 0
-    scored: int = 0
-    attacks: int = 0
-
-
-RECENT_BATCHES: Final = GROWING_AFTER + 1
-"""Backlogs kept per stream: enough to tell a growing one (pipelines.detector.delay)."""
-
-
-@dataclass
-class DetectorStats:
-    """Totals since :meth:`Detector.start`, per stream (thread-safe snapshot via copy)."""
-
-    per_stream: dict[str, _Totals] = field(default_factory=lambda: {s: _Totals() for s in STREAMS})
-    last: dict[str, BatchStatus] = field(default_factory=dict)
-    alerts: int = 0
-    first_event_s: float | None = None
-    """Event time of the run's oldest cleaned record (unix seconds), either stream."""
-    newest_event_s: float | None = None
-    """Event time of its newest cleaned record so far."""
-    wall_delay_s: dict[str, float] = field(default_factory=dict)
-    """Per stream: its last batch's end minus that batch's newest event time, seconds."""
-    recent_lags: dict[str, deque[int | None]] = field(
-        default_factory=lambda: {s: deque(maxlen=RECENT_BATCHES) for s in STREAMS}
-    )
-    """Per stream: the backlog after each of its last batches, oldest first."""
-
-    def delay(self, trigger_s: float) -> Delay:
-        """How far the detections trail the newest record, and whether that grows."""
-        streams = [
-            StreamDelay(
-                stream,
-                self.wall_delay_s.get(stream),
-                self.last[stream].duration_s if stream in self.last else None,
-                tuple(self.recent_lags[stream]),
-            )
-            for stream in STREAMS
-        ]
-        known = [
-            datetime.fromisoformat(s.watermark.replace("Z", "+00:00")).timestamp()
-            for s in self.last.values()
-            if s.watermark
-        ]
-        return detector_delay(
-            streams,
-            newest_event_s=self.newest_event_s,
-            watermark_s=max(known) if known else None,
-            trigger_s=trigger_s,
-        )
 
 
 DRAIN_POLL_S: Final = 0.25
@@ -645,14 +588,7 @@ class Detector:
 
     def _on_status(self, status: BatchStatus) -> None:
         with self._lock:
-            totals = self.stats.per_stream[status.stream]
-            totals.batches += 1
-            totals.records += status.records
-            totals.quarantined += status.quarantined_total
-            totals.scored += status.scored
-            totals.attacks += status.attacks
-            self.stats.last[status.stream] = status
-            self.stats.recent_lags[status.stream].append(status.lag)
+            self.stats.add_status(status)
         if self.on_batch is not None:
             try:
                 self.on_batch(status)
@@ -665,14 +601,7 @@ class Detector:
 
     def _on_figures(self, figures: IngestFigures) -> None:
         with self._lock:
-            stats = self.stats
-            if figures.oldest_event_s is not None:
-                first = stats.first_event_s
-                stats.first_event_s = min(figures.oldest_event_s, first or figures.oldest_event_s)
-            if figures.newest_event_s is not None:
-                newest = stats.newest_event_s
-                stats.newest_event_s = max(figures.newest_event_s, newest or 0.0)
-                stats.wall_delay_s[figures.stream] = figures.finished_at - figures.newest_event_s
+            self.stats.add_figures(figures)
         monitor = self._monitor
         if monitor is not None:
             monitor.add_figures(figures)
