@@ -20,6 +20,8 @@ from workbench.feeds.live import LiveFeed
 
 CHART_HEIGHT_PX = 440
 MACHINES_PERIOD_MS = 2000
+TABLE_ROWS = 20
+"""Rows of the counts table beside the chart (a fleet's busiest)."""
 """How often a session offers the machines seen so far in its picker."""
 SIDE_WIDTH_PX = 320
 
@@ -35,8 +37,15 @@ def filling_note(started_at: float | None, window_s: float, now: float) -> str:
 
 
 def _banner(
-    state: str, message: str, topic: str, started_at: float | None = None, window_s: float = 0.0
+    state: str,
+    message: str,
+    topic: str,
+    started_at: float | None = None,
+    window_s: float = 0.0,
+    latest_at: str = "",
 ) -> pn.viewable.Viewable:
+    # ``latest_at`` changes at every sample: bound only so that the filling note's
+    # "started N s ago" is redrawn with it.
     if state == "broker down":
         return pn.pane.Alert(f"**Kafka is not reachable.** {message}", alert_type="danger")
     if state == "waiting":
@@ -47,12 +56,23 @@ def _banner(
     return pn.pane.Alert(f"Live: {message}.{note}".replace("..", "."), alert_type="success")
 
 
+def busiest_rows(table: pd.DataFrame, limit: int = TABLE_ROWS) -> tuple[pd.DataFrame, str]:
+    """At most ``limit`` rows of the counts table, the highest counts first when cut
+    (pure); and the heading's note ("the 20 busiest of 500 machines", or "")."""
+    if len(table) <= limit:
+        return table, ""
+    count = table.columns[1]
+    ranked = table.sort_values([count, "machine"], ascending=[False, True], kind="stable")
+    return ranked.head(limit), f" (the {limit} busiest of {len(table)} machines)"
+
+
 def _table(table: pd.DataFrame | None, latest_at: str) -> pn.viewable.Viewable:
     if table is None or table.empty:
         return pn.pane.Markdown("_Waiting for data…_")
+    shown, note = busiest_rows(table)
     return pn.Column(
-        pn.pane.Markdown(f"**Counts at {latest_at}**"),
-        pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width"),
+        pn.pane.Markdown(f"**Counts at {latest_at}**{note}"),
+        pn.pane.DataFrame(shown, index=False, sizing_mode="stretch_width"),
     )
 
 
@@ -108,6 +128,7 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
             feed.param.topic,
             feed.param.started_at,
             feed.window_s,
+            feed.param.latest_at,
         ),
         pn.bind(_table, feed.param.table, feed.param.latest_at),
         pn.pane.Markdown(

@@ -208,3 +208,16 @@ def test_the_live_banner_explains_counts_that_climb_while_the_window_fills() -> 
     )
     assert filling_note(1_000.0, 120.0, 1_120.0) == ""
     assert filling_note(None, 120.0, 1_045.0) == ""
+
+
+def test_a_fleets_counts_table_shows_its_busiest_machines_and_says_so() -> None:
+    from workbench.tabs.live import busiest_rows
+
+    column = "records in trailing 2 min"
+    table = pd.DataFrame({"machine": [str(m) for m in range(1, 31)], column: list(range(30))})
+    shown, note = busiest_rows(table, limit=3)
+    assert list(shown["machine"]) == ["30", "29", "28"]
+    assert note == " (the 3 busiest of 30 machines)"
+    small = table.head(3)
+    whole, no_note = busiest_rows(small, limit=3)
+    assert whole is small and no_note == ""
