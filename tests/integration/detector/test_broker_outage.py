@@ -259,7 +259,13 @@ def test_the_health_topic_shows_the_outage_and_the_recovery(
     assert any(t > outage.back_at for t in at), "no health record after the recovery"
     for stream in STREAMS:
         records = [v for v in health if v["stream"] == stream]
-        assert sum(v["records"] for v in records) == outage.detector.stats.per_stream[
-            stream
-        ].records
+        totals = outage.detector.stats.per_stream[stream]
+        assert sum(v["records"] for v in records) == totals.records
         assert records[-1]["lag"] == 0  # caught up
+        # The first record after the outage says how long the broker did not answer.
+        away = [v for v in records if v["broker_away_s"] > 0]
+        assert len(away) == 1, away
+        first_after = datetime.fromisoformat(away[0]["at"]).timestamp()
+        assert first_after > outage.back_at
+        assert OUTAGE_S / 2 <= away[0]["broker_away_s"] <= first_after - outage.stopped_at
+        print(f"\n{stream} health record after the outage: {away[0]}")
