@@ -33,6 +33,9 @@ class BatchStatus:
         watermark: event-time watermark of the 7a query (ISO text, UTC), None before it
             has one.
         ended_at: unix time when the batch's work ended (None when unknown).
+        broker_away_s: seconds the detector's monitor found the broker unreachable since
+            this stream's previous batch (0.0: it always answered); see
+            :class:`BrokerContact`.
     """
 
     stream: str
@@ -46,6 +49,7 @@ class BatchStatus:
     lag: int | None = None
     watermark: str | None = None
     ended_at: float | None = None
+    broker_away_s: float = 0.0
 
     @property
     def quarantined_total(self) -> int:
@@ -69,7 +73,7 @@ def health_record(status: BatchStatus, *, alerts_total: int, at: datetime) -> di
         ``schema_version``, ``at`` (ISO, UTC offset), ``stream``, ``batch_id``,
         ``messages``, ``records``, ``records_per_s``, ``quarantined`` (per stage),
         ``quarantined_total``, ``scored``, ``attacks``, ``duration_s``, ``lag``,
-        ``watermark``, ``alerts_total``.
+        ``watermark``, ``alerts_total``, ``broker_away_s``.
     """
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
@@ -89,4 +93,47 @@ def health_record(status: BatchStatus, *, alerts_total: int, at: datetime) -> di
         "lag": status.lag,
         "watermark": status.watermark,
         "alerts_total": alerts_total,
+        "broker_away_s": round(status.broker_away_s, 1),
     }
+
+
+class BrokerContact:
+    """Whether the broker answered the monitor's last request, and for how long it did not.
+
+    The monitor calls :meth:`failed` when a request to the broker fails and
+    :meth:`answered` when one succeeds; each stream's next health record then carries
+    the seconds of the outage that ended (:meth:`take`). The outage is counted from the
+    first failed request to the first answered one, so it is a lower bound: the broker
+    may have gone a probe period earlier.
+    """
+
+    def __init__(self, streams: tuple[str, ...]) -> None:
+        self.away_since: float | None = None
+        self._unreported: dict[str, float] = dict.fromkeys(streams, 0.0)
+
+    @property
+    def away(self) -> bool:
+        return self.away_since is not None
+
+    def failed(self, at: float) -> bool:
+        """Note a failed request at unix time ``at``; True when an outage begins."""
+        if self.away_since is not None:
+            return False
+        self.away_since = at
+        return True
+
+    def answered(self, at: float) -> float | None:
+        """Note an answered request; the outage's seconds when one just ended, else None."""
+        since, self.away_since = self.away_since, None
+        if since is None:
+            return None
+        away_s = max(0.0, at - since)
+        for stream in self._unreported:
+            self._unreported[stream] += away_s
+        return away_s
+
+    def take(self, stream: str) -> float:
+        """Seconds of outage not yet reported in ``stream``'s health records (then 0)."""
+        away_s = self._unreported.get(stream, 0.0)
+        self._unreported[stream] = 0.0
+        return away_s

@@ -14,6 +14,12 @@ everything that needs a finished micro-batch's progress:
   ``machine|stream|window_start``). 7a is aggregated once; its memory sink and the topic
   show the same values.
 
+- **broker contact**: when no event has arrived for :data:`BROKER_PROBE_S` (the queries
+  wait while the broker is away, so no batch ends), the thread asks the broker for the
+  source topics' end offsets. A failed request (or lag read) starts an outage, logged
+  once; the first answered one ends it, logged with its length, and each stream's next
+  health record carries it as ``broker_away_s`` (:class:`~pipelines.detector.health.BrokerContact`).
+
 A Kafka failure here is logged and never stops the detector: health and the
 window-counts topic are best effort (the memory sink and the parquet outputs are not).
 """
@@ -36,7 +42,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
 from pipelines.detector import transforms
-from pipelines.detector.health import BatchStatus, health_record
+from pipelines.detector.health import BatchStatus, BrokerContact, health_record
 from pipelines.detector.ingest import IngestFigures
 from pipelines.detector.layout import INGEST_QUERY, DetectorTopics
 from pipelines.schema.columns import Stream
@@ -50,6 +56,9 @@ COUNTS_REPUBLISH_WINDOWS: Final = 2
 than this many window lengths before the 7a watermark; older windows are final in
 practice (only a record later than the slower stream's watermark by minutes could
 change them, and such a record reaches the memory sink only)."""
+BROKER_PROBE_S: Final = 5.0
+"""With no event for this long, the monitor asks the broker whether it answers. Events
+arrive every trigger while records flow; a probe costs one list-offsets request."""
 STOP: Final = object()
 
 
@@ -173,6 +182,7 @@ class DetectorMonitor:
         self._consumer: KafkaConsumer | None = None
         self._thread: threading.Thread | None = None
         self._sessions: list[SparkSession] = []
+        self.contact = BrokerContact(tuple(INGEST_QUERY))
 
     # -- called from other threads --------------------------------------------------
     def start(self, sessions: list[SparkSession] | None = None) -> None:
@@ -230,7 +240,11 @@ class DetectorMonitor:
     def _run(self) -> None:
         try:
             while True:
-                kind, item = self.inbox.get()
+                try:
+                    kind, item = self.inbox.get(timeout=BROKER_PROBE_S)
+                except queue.Empty:
+                    self._probe()
+                    continue
                 if kind is STOP:
                     break
                 try:
@@ -263,6 +277,7 @@ class DetectorMonitor:
                 self._handled_changed.notify_all()
 
     def _ingest_done(self, figures: IngestFigures, progress: Mapping[str, Any]) -> None:
+        lag = self._lag(figures.stream, progress)
         status = BatchStatus(
             stream=figures.stream,
             batch_id=figures.batch_id,
@@ -272,9 +287,10 @@ class DetectorMonitor:
             scored=figures.scored,
             attacks=figures.attacks,
             duration_s=figures.duration_s,
-            lag=self._lag(figures.stream, progress),
+            lag=lag,
             watermark=watermark_of(self._counts_progress),
             ended_at=figures.finished_at,
+            broker_away_s=self.contact.take(figures.stream),
         )
         self.on_status(status)
         record = health_record(status, alerts_total=self.alerts_total(), at=datetime.now(UTC))
@@ -285,6 +301,7 @@ class DetectorMonitor:
         read = end_offsets_of(progress)
         if not read:
             return None
+        asked_at = time.time()
         try:
             if self._consumer is None:
                 self._consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
@@ -293,8 +310,41 @@ class DetectorMonitor:
         except Exception:  # lag is informative; a broker hiccup must not stop anything
             log.warning("could not read the end offsets of %s", self.topics.source(stream))
             self._close_consumer()
+            self._broker_failed(asked_at)
             return None
+        self._broker_answered()
         return sum(max(0, int(ends[tp]) - read[(tp.topic, tp.partition)]) for tp in partitions)
+
+    def _probe(self) -> None:
+        """Ask the broker for the source topics' end offsets (is it there?)."""
+        asked_at = time.time()
+        try:
+            if self._consumer is None:
+                self._consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
+            self._consumer.end_offsets(
+                [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY]
+            )
+        except Exception:  # the broker is away (or the client could not be made)
+            self._close_consumer()
+            self._broker_failed(asked_at)
+            return
+        self._broker_answered()
+
+    def _broker_failed(self, asked_at: float) -> None:
+        # The outage counts from when the failed request was made, not from its timeout.
+        if self.contact.failed(asked_at):
+            log.warning(
+                "Kafka at %s does not answer: the queries wait for it and resume where they "
+                "stopped when it is back",
+                self.kafka.bootstrap_servers,
+            )
+
+    def _broker_answered(self) -> None:
+        away_s = self.contact.answered(time.time())
+        if away_s is not None:
+            log.warning(
+                "Kafka at %s answers again after %.1f s away", self.kafka.bootstrap_servers, away_s
+            )
 
     def _publish_counts(self) -> None:
         """Send the 7a rows whose count changed since they were last sent."""

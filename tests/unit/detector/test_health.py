@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines.detector.health import HEALTH_SCHEMA_VERSION, BatchStatus, health_record
+from pipelines.detector.health import (
+    HEALTH_SCHEMA_VERSION,
+    BatchStatus,
+    BrokerContact,
+    health_record,
+)
 
 STATUS = BatchStatus(
     stream="memory",
@@ -42,6 +47,7 @@ def test_health_record_carries_every_figure_as_json() -> None:
         "lag": 15,
         "watermark": "2026-01-01T00:00:00.000Z",
         "alerts_total": 3,
+        "broker_away_s": 0.0,
     }
 
 
@@ -54,3 +60,31 @@ def test_rate_of_an_instant_batch_is_zero_not_a_division_error() -> None:
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         health_record(STATUS, alerts_total=0, at=datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_an_outage_is_reported_once_per_stream_from_first_failure_to_first_answer() -> None:
+    contact = BrokerContact(("process", "memory"))
+    assert contact.answered(at=100.0) is None  # no outage: nothing to report
+    assert contact.failed(at=110.0) is True
+    assert contact.failed(at=125.0) is False  # the same outage goes on
+    assert contact.away
+    assert contact.answered(at=131.5) == 21.5
+    assert not contact.away
+    assert contact.take("process") == 21.5
+    assert contact.take("process") == 0.0  # reported once
+    assert contact.take("memory") == 21.5
+
+
+def test_outages_between_two_batches_add_up() -> None:
+    contact = BrokerContact(("process",))
+    contact.failed(at=0.0)
+    contact.answered(at=5.0)
+    contact.failed(at=10.0)
+    contact.answered(at=12.0)
+    assert contact.take("process") == 7.0
+
+
+def test_the_health_record_carries_the_outage_seconds() -> None:
+    status = BatchStatus("process", 3, 1, 1, {}, 1, 0, 0.5, broker_away_s=21.46)
+    record = health_record(status, alerts_total=0, at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert record["broker_away_s"] == 21.5
