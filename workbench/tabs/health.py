@@ -62,6 +62,8 @@ def latest_table(latest: pd.DataFrame | None) -> pn.viewable.Viewable:
     shown["at"] = shown["at"].dt.strftime("%H:%M:%S")
     shown["lag"] = shown["lag"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}")
     shown["watermark"] = shown["watermark"].map(lambda v: v or "-")
+    # The total as that batch's record carried it: the sidebar's is the detector's now.
+    shown = shown.rename(columns={"alerts_total": "alerts_at_batch"})
     return pn.Column(
         pn.pane.Markdown("**Latest micro-batch per stream** (times UTC)"),
         table_pane(shown, "health-latest"),

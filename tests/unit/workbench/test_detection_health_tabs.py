@@ -277,7 +277,7 @@ def test_health_tab_shows_the_latest_record_per_stream_and_curves(
     )  # fmt: skip
     text = visible_text(root)
     assert "Latest micro-batch per stream" in text and "no health record yet" not in text
-    rows = _cells(text, "attacks alerts_total", 2 * 12)
+    rows = _cells(text, "attacks alerts_at_batch", 2 * 12)
     assert rows[:12] == [
         "memory", "10:00:01", "0", "40", "20.0", "-", "-", "2.0", "1", "39", "4", "0",
     ]  # fmt: skip
