@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+import pandas as pd
+
 from pipelines.detector.delay import GROWING_AFTER, Delay, StreamDelay, detector_delay
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.ingest import IngestFigures
+from pipelines.detector.window_view import RunSpan
 from pipelines.schema.columns import STREAMS
 
 RECENT_BATCHES: Final = GROWING_AFTER + 1
@@ -75,6 +78,16 @@ class DetectorStats:
                 figures.newest_event_s if newest is None else max(newest, figures.newest_event_s)
             )
             self.wall_delay_s[figures.stream] = figures.finished_at - figures.newest_event_s
+
+    def watermark(self) -> pd.Timestamp | None:
+        """The 7a watermark of the newest batch status (naive UTC); None before one."""
+        marks = [pd.Timestamp(s.watermark) for s in self.last.values() if s.watermark]
+        return max(marks).tz_convert(None) if marks else None
+
+    def spans(self) -> list[RunSpan]:
+        """This run's event-time span (still open), once a record was cleaned."""
+        first = self.first_event_s
+        return [] if first is None else [RunSpan(pd.Timestamp(first, unit="s"))]
 
     def delay(self, trigger_s: float) -> Delay:
         """How far the detections trail the newest record, and whether that grows."""

@@ -336,9 +336,7 @@ class DetectionFeed(param.Parameterized):
         totals = totals_frame({s: stats.per_stream[s] for s in STREAMS})
         alerts_total = stats.alerts
         windows = classify_windows(
-            counts,
-            watermark=_newest_watermark(stats.last.values()),
-            spans=[*self._spans, *_current_span(stats)],
+            counts, watermark=stats.watermark(), spans=[*self._spans, *stats.spans()]
         )
         # Only what changed: every changed frame redraws its chart or table in each page.
         frames = (("counts", counts), ("windows", windows), ("alerts", alerts), ("totals", totals))
@@ -441,17 +439,6 @@ class DetectionFeed(param.Parameterized):
 def _naive_utc(unix_s: float) -> pd.Timestamp:
     """Unix seconds as a naive UTC timestamp (as Spark hands window times over)."""
     return pd.Timestamp(unix_s, unit="s")
-
-
-def _current_span(stats: Any) -> list[RunSpan]:
-    first = stats.first_event_s
-    return [] if first is None else [RunSpan(_naive_utc(first))]
-
-
-def _newest_watermark(statuses: Any) -> pd.Timestamp | None:
-    """The 7a watermark of the newest batch status (naive UTC); None before it has one."""
-    marks = [pd.Timestamp(s.watermark) for s in statuses if s.watermark]
-    return max(marks).tz_convert(None) if marks else None
 
 
 def _same(before: pd.DataFrame | None, after: pd.DataFrame) -> bool:

@@ -81,15 +81,17 @@ def counts_chart(windows: pd.DataFrame | None, stream: str) -> hv.Overlay:
     """
 
     rows = None if windows is None else windows[windows["stream"] == stream]
-    machines = [] if rows is None or rows.empty else top_machines(rows, TOP_MACHINES)
+    # The busiest machines, listed in id order (as the other tabs list them).
+    machines = [] if rows is None or rows.empty else sorted(top_machines(rows, TOP_MACHINES))
     x_dim = hv.Dimension("time", label="2-minute window (UTC)")
     y_dim = hv.Dimension("count", label="distinct CMD_PID predicted attack")
     lines: dict[str, hv.Curve] = {}
     for machine in machines:
+        # Every drawn machine has a line, empty while all its windows are open: the
+        # legend then names the colour of its hollow markers too.
         steps = step_series(rows[rows["machine"] == machine])  # type: ignore[index]
-        if not steps.empty:
-            name = machine_label(machine)
-            lines[name] = hv.Curve(steps, x_dim, y_dim, label=name)
+        name = machine_label(machine)
+        lines[name] = hv.Curve(steps, x_dim, y_dim, label=name)
     open_rows = (
         windows_of_state(rows, OPEN, machines)
         if rows is not None and not rows.empty

@@ -50,3 +50,15 @@ def test_totals_add_up_and_a_slow_batch_makes_the_delay_amber() -> None:
     stats.add_figures(figures("process", 1_000.0, 1_010.0, 1_012.5))
     delay = stats.delay(trigger_s=5.0)
     assert delay.level == BEHIND and delay.wall_s == 2.5
+
+
+def test_the_watermark_and_the_runs_span_as_the_charts_take_them() -> None:
+    import pandas as pd
+
+    stats = DetectorStats()
+    assert (stats.watermark(), stats.spans()) == (None, [])
+    stats.add_status(status("process", 1.0, 0))
+    stats.add_figures(figures("process", 1_800_000_000.0, 1_800_000_010.0, 1_800_000_012.0))
+    assert stats.watermark() == pd.Timestamp("2026-12-06 10:00:00")
+    (span,) = stats.spans()
+    assert span.first == pd.Timestamp(1_800_000_000, unit="s") and span.last is None
