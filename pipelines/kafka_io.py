@@ -138,21 +138,10 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str]) -> None:
         admin.close()
 
 
-def topic_end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
-    """Latest offset per partition of ``topic`` (what a fully caught-up reader has seen)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**client_config(kafka, enable_auto_commit=False))
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
-def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
-    """Per topic, the sum over its partitions of the latest offset (what was written).
+def partition_end_offsets(
+    kafka: KafkaSettings, topics: Iterable[str]
+) -> dict[tuple[str, int], int]:
+    """The end offset (the next offset to be written) of every partition of ``topics``.
 
     One consumer asks for all of them; topics that do not exist are left out.
 
@@ -173,11 +162,22 @@ def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
             for topic in topics
             for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        totals: dict[str, int] = {}
-        for tp, offset in consumer.end_offsets(partitions).items():
-            totals[tp.topic] = totals.get(tp.topic, 0) + int(offset)
-        return totals
+        ends = consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
     except (KafkaError, OSError) as exc:
         raise BrokerUnavailable(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         consumer.close()
+
+
+def topic_end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    """Latest offset per partition of ``topic`` (what a fully caught-up reader has seen)."""
+    return {p: end for (_, p), end in partition_end_offsets(kafka, [topic]).items()}
+
+
+def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Per topic, the sum over its partitions of the latest offset (what was written)."""
+    totals: dict[str, int] = {}
+    for (topic, _), end in partition_end_offsets(kafka, topics).items():
+        totals[topic] = totals.get(topic, 0) + end
+    return totals

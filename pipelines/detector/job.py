@@ -760,11 +760,7 @@ class Detector:
         return None
 
     def _end_offsets(self, topics: list[str]) -> dict[TopicPartition, int]:
-        return {
-            (topic, partition): end
-            for topic in topics
-            for partition, end in kafka_io.topic_end_offsets(self.settings.kafka, topic).items()
-        }
+        return kafka_io.partition_end_offsets(self.settings.kafka, topics)
 
     def _wait_until(self, condition: Callable[[], bool], deadline: float, poll_s: float) -> bool:
         """Poll ``condition`` until it holds (True), the deadline passes or a query fails."""

@@ -84,10 +84,14 @@ class DetectorStats:
         marks = [pd.Timestamp(s.watermark) for s in self.last.values() if s.watermark]
         return max(marks).tz_convert(None) if marks else None
 
-    def spans(self) -> list[RunSpan]:
-        """This run's event-time span (still open), once a record was cleaned."""
-        first = self.first_event_s
-        return [] if first is None else [RunSpan(pd.Timestamp(first, unit="s"))]
+    def spans(self, *, ended: bool = False) -> list[RunSpan]:
+        """This run's event-time span once a record was cleaned: open while it runs,
+        closed at its newest record when ``ended`` (the detector has stopped)."""
+        first, newest = self.first_event_s, self.newest_event_s
+        if first is None:
+            return []
+        last = pd.Timestamp(newest, unit="s") if ended and newest is not None else None
+        return [RunSpan(pd.Timestamp(first, unit="s"), last)]
 
     def delay(self, trigger_s: float) -> Delay:
         """How far the detections trail the newest record, and whether that grows."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -37,6 +39,21 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def keep_on_this_machine(page: Any, outside: list[str]) -> None:
+    """Let ``page`` fetch from the workbench's own server only: any request that would
+    leave 127.0.0.1 is aborted and its address appended to ``outside``."""
+
+    def guard(route: Any, request: Any) -> None:
+        host = urlparse(request.url).hostname
+        if request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(request.url)
+            route.abort()
+
+    page.route("**/*", guard)
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from pipelines.config import Settings
 from tests.conftest import free_port
-from tests.e2e.conftest import PLOTS_JS, charts_show_data
+from tests.e2e.conftest import PLOTS_JS, charts_show_data, keep_on_this_machine
 from tests.e2e.workbench_server import served_workbench
 
 
@@ -39,15 +38,7 @@ def test_page_renders_the_broker_tab_without_leaving_localhost(
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
 
-    def _guard(route, request) -> None:  # type: ignore[no-untyped-def]
-        host = urlparse(request.url).hostname
-        if request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            outside.append(request.url)
-            route.abort()
-
-    page.route("**/*", _guard)
+    keep_on_this_machine(page, outside)
     page.goto(workbench_url, wait_until="domcontentloaded")
     page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
     page.get_by_text(f"Kafka at {broker_settings.kafka.bootstrap_servers}").first.wait_for(

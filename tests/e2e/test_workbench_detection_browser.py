@@ -31,10 +31,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -45,7 +43,7 @@ from pipelines.data.demo_set import demo_folder
 from pipelines.data.generator import generate
 from pipelines.detector.layout import ALERTS_DIR, SCORED_DIR, complete_batches
 from tests.conftest import free_port
-from tests.e2e.conftest import SCREENSHOTS, charts_show_data
+from tests.e2e.conftest import SCREENSHOTS, charts_show_data, keep_on_this_machine
 from tests.e2e.workbench_server import served_workbench
 
 MACHINES = (4, 5, 7)
@@ -121,7 +119,7 @@ def served(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def page(browser: Any, served: Served) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
-    page.route("**/*", partial(_keep_on_this_machine, served.outside))
+    keep_on_this_machine(page, served.outside)
     # A loaded 2-core machine runs broker, producers, Spark and Chromium at once: the
     # page's main thread can stall for tens of seconds while a chart redraws.
     page.set_default_timeout(120_000)
@@ -129,16 +127,6 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     page.get_by_text("StopHacking workbench").first.wait_for(timeout=60_000)
     yield page
     context.close()
-
-
-def _keep_on_this_machine(outside: list[str], route: Any, request: Any) -> None:
-    """Let the page fetch from the workbench's own server only; note anything else."""
-    host = urlparse(request.url).hostname
-    if request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-        route.continue_()
-    else:
-        outside.append(request.url)
-        route.abort()
 
 
 # -- reading the page --------------------------------------------------------------------

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from pipelines import kafka_io
 from pipelines.config import KafkaSettings
+from pipelines.detector.drain import caught_up, committed_offsets
 
 POLL_S = 0.5
 
@@ -78,15 +78,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> fl
     return time.monotonic() - started
 
 
-def _log_entries(path: Path) -> list[str]:
-    """The lines after the version line of a Spark metadata-log file."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:  # being written; the next poll reads it
-        return []
-    return [line for line in lines[1:] if line.strip()]
-
-
 def _batch_ids(folder: Path) -> list[int]:
     """Batch ids of a metadata-log folder (``7``, ``9.compact``), ascending."""
     if not folder.is_dir():
@@ -99,33 +90,12 @@ def committed_batches(query_checkpoint: Path) -> list[int]:
     return _batch_ids(query_checkpoint / "commits")
 
 
-def committed_kafka_offsets(query_checkpoint: Path) -> dict[tuple[str, int], int]:
-    """Next offset per (topic, partition) after the query's last committed batch.
-
-    Empty before the first commit. Read from ``offsets/<id>``: a version line, the
-    batch metadata, then one JSON line per source (``{"topic": {"0": 42}}``).
-    """
-    committed = committed_batches(query_checkpoint)
-    if not committed:
-        return {}
-    offsets: dict[tuple[str, int], int] = {}
-    for line in _log_entries(query_checkpoint / "offsets" / str(committed[-1]))[1:]:
-        for topic, partitions in json.loads(line).items():
-            for partition, offset in partitions.items():
-                offsets[(topic, int(partition))] = int(offset)
-    return offsets
-
-
 def kafka_query_drained(
     query_checkpoint: Path, kafka: KafkaSettings, topics: Iterable[str]
 ) -> bool:
     """The query committed a batch that ends at every partition's end offset."""
-    offsets = committed_kafka_offsets(query_checkpoint)
-    for topic in topics:
-        for partition, end in kafka_io.topic_end_offsets(kafka, topic).items():
-            if offsets.get((topic, partition), 0 if end == 0 else -1) != end:
-                return False
-    return True
+    ends = kafka_io.partition_end_offsets(kafka, topics)
+    return caught_up(ends, committed_offsets(query_checkpoint))
 
 
 def live_group_members(pgid: int) -> list[int]:

@@ -11,8 +11,20 @@ import param
 from pipelines import kafka_io
 from pipelines.broker import EmbeddedBroker, ensure_broker
 from pipelines.config import Settings
+from pipelines.detector.layout import DetectorTopics
 from pipelines.errors import StopHackingError
 from workbench.feeds.worker import submit
+
+TOPIC_ROLES = {
+    "process": "process records",
+    "memory": "memory records",
+    "process_attacks": "process attacks (detector)",
+    "memory_attacks": "memory attacks (detector)",
+    "window_counts": "window counts (7a)",
+    "alerts": "alerts (7b)",
+    "health": "detector health",
+}
+"""What each of the detector's topic roles carries, as the Broker tab says it."""
 
 
 class BrokerFeed(param.Parameterized):
@@ -41,16 +53,8 @@ class BrokerFeed(param.Parameterized):
 
     def own_topics(self) -> dict[str, str]:
         """The topics this workbench reads and writes, by what they carry."""
-        topics, attacks = self.settings.kafka.topics, self.settings.detector.attack_topics
-        return {
-            "process records": topics.process,
-            "memory records": topics.memory,
-            "process attacks (detector)": attacks.process,
-            "memory attacks (detector)": attacks.memory,
-            "window counts (7a)": topics.window_counts,
-            "alerts (7b)": topics.alerts,
-            "detector health": topics.health,
-        }
+        names = DetectorTopics.from_settings(self.settings).names()
+        return {TOPIC_ROLES[role]: topic for role, topic in names.items()}
 
     @property
     def is_embedded_address(self) -> bool:

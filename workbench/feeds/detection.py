@@ -238,7 +238,7 @@ class DetectionFeed(param.Parameterized):
                 timeout_s, before_stop=lambda: self._read_back(detector)
             )
             self.last_stop = report
-            self._close_span(detector)
+            self._spans += detector.stats.spans(ended=True)
             if self.state != "failed":
                 self.param.update(
                     state="stopped", message=report.sentence("Detector"), delay="", delay_level=""
@@ -417,14 +417,6 @@ class DetectionFeed(param.Parameterized):
             state="failed", failure=text, message="Detector failed.", delay="", delay_level=""
         )
 
-    def _close_span(self, detector: Detector) -> None:
-        """Remember the event times the stopped run saw (its windows end there)."""
-        stats = detector.stats
-        if stats.first_event_s is not None and stats.newest_event_s is not None:
-            self._spans.append(
-                RunSpan(_naive_utc(stats.first_event_s), _naive_utc(stats.newest_event_s))
-            )
-
     def _make_detector(self) -> Detector:
         from pipelines.detector.job import Detector
 
@@ -434,11 +426,6 @@ class DetectionFeed(param.Parameterized):
             kwargs.update(process_model=process_model, memory_model=memory_model)
         # Trigger, offsets, folders and table name come from settings.detector.
         return Detector(self.settings, **kwargs)
-
-
-def _naive_utc(unix_s: float) -> pd.Timestamp:
-    """Unix seconds as a naive UTC timestamp (as Spark hands window times over)."""
-    return pd.Timestamp(unix_s, unit="s")
 
 
 def _same(before: pd.DataFrame | None, after: pd.DataFrame) -> bool:

@@ -272,14 +272,14 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
     table.style.map(_severity_style, subset=["severity"])  # type: ignore[union-attr]
     # Bound like the sidebar's alert count: both change with the same read-back.
     heading = pn.pane.Markdown(pn.bind(_alerts_heading, feed.param.alerts, feed.param.alerts_total))
-    last = {"alerts": feed.alerts, "total": feed.alerts_total}
+    last = {"alerts": feed.alerts}
 
     def pull() -> None:
-        alerts, total = feed.alerts, feed.alerts_total
-        if alerts is last["alerts"] and total == last["total"]:
+        alerts = feed.alerts
+        if alerts is last["alerts"]:
             return
         fresh = new_high_alerts(last["alerts"], alerts)
-        last.update(alerts=alerts, total=total)
+        last["alerts"] = alerts
         table.value = alerts_frame(alerts)
         notifications = pn.state.notifications
         if notifications is not None:

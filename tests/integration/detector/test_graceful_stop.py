@@ -46,8 +46,29 @@ DRAIN_TIMEOUT_S = 120.0
 STACK_TRACE_MARKERS = ("\tat ", "Exception in thread", "StackOverflowError", "Aborting job")
 
 
-def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
-    return {(topic, p): end for p, end in kafka_io.topic_end_offsets(settings.kafka, topic).items()}
+def _send_at_once(
+    settings: Settings,
+    stream: Stream,
+    file: Path,
+    topic: str,
+    *,
+    seed: int,
+    run_id: str,
+    cycles: int,
+) -> None:
+    """Replay ``cycles`` cycles of ``file`` onto ``topic`` as fast as Kafka accepts."""
+    with Replayer(
+        settings,
+        stream,
+        file=file,
+        seed=seed,
+        max_rate=True,
+        clock="simulated",
+        start_ts=time.time(),
+        topic=topic,
+        run_id=run_id,
+    ) as replayer:
+        assert replayer.run(cycles=cycles).errors == 0
 
 
 def _places(spark: SparkSession, out: Path, name: str, stage: str | None = None) -> list[Any]:
@@ -95,19 +116,14 @@ def test_a_graceful_stop_scores_every_record_sent_and_logs_no_stack_trace(
             thread.join(timeout=60)
         for stream in STREAMS:
             # … then one last burst, so that the detector is surely behind at the stop.
-            with Replayer(
-                broker_settings,
-                stream,
-                file=tiny_files[stream],
-                seed=6,
-                max_rate=True,
-                clock="simulated",
-                start_ts=time.time(),
-                topic=topics.source(stream),
-                run_id=f"burst-{stream}",
-            ) as burst:
-                assert burst.run(cycles=1).errors == 0  # fmt: skip
-        ends = {s: _ends(broker_settings, topics.source(s)) for s in STREAMS}
+            _send_at_once(
+                broker_settings, stream, tiny_files[stream], topics.source(stream),
+                seed=6, run_id=f"burst-{stream}", cycles=1,
+            )  # fmt: skip
+        ends = {
+            s: kafka_io.partition_end_offsets(broker_settings.kafka, [topics.source(s)])
+            for s in STREAMS
+        }
         behind = {s: offsets_behind(ends[s], committed_offsets(ingest[s])) for s in STREAMS}
         assert all(behind.values()), f"nothing left to drain: {behind}"
         log_file = spark_log_path(broker_settings)
@@ -150,10 +166,9 @@ def test_a_graceful_stop_scores_every_record_sent_and_logs_no_stack_trace(
         )
         assert cleaned == sorted(unscorable + _places(spark, out, SCORED_DIR[stream]))
     # The monitoring queries (7a, 7b) read both attack topics to their end.
-    attacks = {
-        **_ends(broker_settings, topics.process_attacks),
-        **_ends(broker_settings, topics.memory_attacks),
-    }
+    attacks = kafka_io.partition_end_offsets(
+        broker_settings.kafka, [topics.process_attacks, topics.memory_attacks]
+    )
     for name in (COUNTS_CHECKPOINT, PAIRS_QUERY):
         assert offsets_behind(attacks, committed_offsets(detector.checkpoint_dir / name)) == 0
 
@@ -179,18 +194,10 @@ def test_a_stop_that_cuts_a_batch_short_logs_no_stack_trace_and_counts_what_rema
     topics = DetectorTopics.unique("test.cut")
     kafka_io.ensure_topics(broker_settings.kafka, [topics.process, topics.memory])
     for stream in STREAMS:
-        with Replayer(
-            broker_settings,
-            stream,
-            file=tiny_files[stream],
-            seed=7,
-            max_rate=True,
-            clock="simulated",
-            start_ts=time.time(),
-            topic=topics.source(stream),
-            run_id=f"cut-{stream}",
-        ) as replayer:
-            assert replayer.run(cycles=4).errors == 0  # fmt: skip
+        _send_at_once(
+            broker_settings, stream, tiny_files[stream], topics.source(stream),
+            seed=7, run_id=f"cut-{stream}", cycles=4,
+        )  # fmt: skip
     # Small batches back to back: a stop lands inside one.
     detector = provided_detector(tmp_path, topics, trigger_s=0.2, max_offsets_per_trigger=40)
     query = INGEST_QUERY["process"]

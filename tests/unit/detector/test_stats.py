@@ -62,3 +62,15 @@ def test_the_watermark_and_the_runs_span_as_the_charts_take_them() -> None:
     assert stats.watermark() == pd.Timestamp("2026-12-06 10:00:00")
     (span,) = stats.spans()
     assert span.first == pd.Timestamp(1_800_000_000, unit="s") and span.last is None
+
+
+def test_a_stopped_runs_span_ends_at_its_newest_record() -> None:
+    import pandas as pd
+
+    stats = DetectorStats()
+    stats.add_figures(figures("memory", 1_800_000_000.0, 1_800_000_050.0, 1_800_000_052.0))
+    (span,) = stats.spans(ended=True)
+    assert (span.first, span.last) == (
+        pd.Timestamp(1_800_000_000, unit="s"),
+        pd.Timestamp(1_800_000_050, unit="s"),
+    )

@@ -7,13 +7,13 @@ Spark) is tested in tests/integration/detector/test_graceful_stop.py.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from pipelines.config import load_settings, replace
 from pipelines.detector.drain import DrainReport
+from pipelines.detector.stats import DetectorStats
 from workbench.feeds.detection import DetectionFeed
 from workbench.feeds.pipeline import PipelineFeed
 
@@ -86,7 +86,7 @@ class _Detector:
     def __init__(self, report: DrainReport) -> None:
         self.report = report
         self.asked: list[tuple[float | None, bool]] = []
-        self.stats = SimpleNamespace(first_event_s=None, newest_event_s=None)
+        self.stats = DetectorStats()
 
     def stop_gracefully(
         self, timeout_s: float | None = None, *, before_stop: Any = None
