@@ -9,7 +9,7 @@ DURATION ?=
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup browser atop workbench test test-fast test-integration test-e2e lint format demo bench clean
+.PHONY: setup browser atop workbench test test-fast test-integration test-e2e lint format demo bench soak clean
 
 # Idempotent: the venv is rebuilt only when environment.yml or pyproject.toml change;
 # the jars are resolved only once (stophacking setup checks its own cache marker).
@@ -65,6 +65,13 @@ demo: setup
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/stophacking bench all $(BENCH_ARGS)
+
+# Memory over half an hour (never part of `make test`, about 35 minutes): the workbench's
+# whole pipeline at the brief's cadence with one browser page open; writes docs/soak.json
+# and docs/images/soak-memory.png and prints the table docs/reliability.md quotes.
+SOAK_ARGS ?=
+soak: setup browser
+	$(BIN)/python tools/soak.py $(SOAK_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check pipelines workbench tests tools
