@@ -10,7 +10,8 @@ chart is drawn. At the end it presses Stop pipeline, stops the server, and write
 
 - ``<out>/soak.json``: every sample and the verdict per part;
 - ``<out>/images/soak-memory.png``: the memory curve of each part;
-- on stdout, the markdown table ``docs/reliability.md`` quotes.
+- on stdout, the markdown table ``docs/reliability.md`` quotes;
+- a picture of each tab at the end, in the soak's state folder (``screens/``).
 
 Usage (``make soak``; about 35 minutes with start and stop):
 
@@ -70,6 +71,19 @@ def _curves(page: Any, tab: str) -> int:
     """How many machines' curves the tab's live chart draws now."""
     plots = page.evaluate(PLOTS_JS, f"{tab} records per machine") or []
     return len(plots[0]["labels"]) if plots else 0
+
+
+def _screenshots(page: Any, folder: Path) -> None:
+    """A picture of each tab after the soak (the README's are taken from these)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # Toasts of high-severity alerts would cover the charts: dismissed for the pictures.
+    page.evaluate("() => document.querySelectorAll('.notyf__toast').forEach(t => t.remove())")
+    for tab in ("Detection", "Health", "Process", "Memory", "Producers", "Broker"):
+        page.locator(".bk-tab", has_text=tab).first.click(force=True)
+        time.sleep(6)
+        page.evaluate("() => document.querySelectorAll('.notyf__toast').forEach(t => t.remove())")
+        page.screenshot(path=str(folder / f"{tab.lower()}.png"), full_page=True, timeout=120_000)
+    print(f"soak: pictures of each tab in {folder}", flush=True)
 
 
 def _picture(samples: dict[str, list[tuple[float, float]]], path: Path, minutes: float) -> None:
@@ -196,6 +210,7 @@ def main() -> None:
                 print(f"soak: {json.dumps(pages[-1])}", flush=True)
                 time.sleep(max(0.0, args.every - (time.monotonic() - started - elapsed)))
             usage = sampler.stop()
+            _screenshots(page, home / "screens")
             page.get_by_role("button", name="Stop pipeline").click()
             page.get_by_text(re.compile(r"Detector: stopped")).first.wait_for(timeout=120_000)
             page.screenshot(path=str(home / "soak-end.png"), full_page=True)

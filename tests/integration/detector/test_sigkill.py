@@ -1,21 +1,28 @@
-"""SIGKILL of ``stophacking detect`` mid-stream, then a restart on the same checkpoints.
+"""SIGKILL of ``stophacking detect`` at four points of a micro-batch, each followed by a restart.
 
-One child process (own process group: the Python driver and its JVM) runs the detector
-against the test broker while the real Replayer keeps publishing both streams. Once
-both ingest queries and the 7b query have committed batches, the test watches the
-checkpoints and the attack topics for the critical moment (:class:`CrashWindow`: an
-ingest batch has published its attack records but is not committed) and then sends the
-whole group SIGKILL (no shutdown hook runs). The commit follows the publish within
-milliseconds, so the kill may land after it; then a new child on the same folders is
-started and the kill aimed again (up to :data:`KILL_ATTEMPTS` children). A second child on
-the same output and checkpoint folders resumes while records still arrive; after the
-replay stops and every query has caught up (read from the checkpoints), Ctrl-C stops it.
+Children (each its own process group: the Python driver and its JVM) run the detector
+against the test broker on the same output and checkpoint folders while the real
+Replayer keeps publishing both streams. Once the first child has committed ingest and
+7b batches, the test watches the checkpoints, the outputs and the attack topics from
+outside for each :class:`CrashPoint` in turn and sends the whole group SIGKILL there (no
+shutdown hook runs), then starts a new child and waits until it commits the batch the
+kill cut short:
+
+1. an ingest batch has published its attack records but is not committed;
+2. an ingest batch is writing its cleaned or scored parquet;
+3. the 7b query has written the batch's join and de-duplication state, not its commit;
+4. the 7b query is writing the batch's alerts.
+
+A kill aimed from outside can land just after Spark's commit; then the point is aimed at
+again with the restarted child (up to :data:`KILL_ATTEMPTS` per point). The last child
+resumes while records still arrive; after the replay stops and every query has caught up
+(read from the checkpoints), Ctrl-C stops it.
 
 Checked per stream by Kafka place (topic, partition, offset, record_index): every
 produced record is cleaned or quarantined exactly once, every cleaned one scored or
 score-quarantined exactly once; the 7b pairs equal :func:`transforms.attack_pairs`
 over the scored parquet, without a duplicate; one alert per key and window; and no
-process of either child is left.
+process of any child is left.
 """
 
 from __future__ import annotations
@@ -42,9 +49,12 @@ from pipelines.detector import transforms
 from pipelines.detector.layout import (
     ALERTS_DIR,
     CLEANED_DIR,
+    INGEST_QUERY,
     PAIRS_DIR,
+    PAIRS_QUERY,
     QUARANTINE_DIR,
     SCORED_DIR,
+    SUCCESS_MARKER,
     DetectorTopics,
 )
 from pipelines.replay.kafka_producer import Replayer
@@ -69,11 +79,12 @@ REPLAY_RULES = {
 }
 """Few rows per machine and cycle (cycles of 5 s and 10 s): about 3 records/s per stream,
 so the data stays tiny however long the JVMs take to start on a loaded machine."""
-REPLAY_BOUND_S = 600.0
-"""Upper bound of the replay; the fixture stops it long before."""
+REPLAY_BOUND_S = 3600.0
+"""Upper bound of the replay; the fixture stops it long before (four kills and restarts
+took 11 minutes on a heavily loaded machine: the replay must outlast them)."""
 BATCHES_BEFORE_KILL = 1
 KILL_ATTEMPTS = 3
-"""Detectors started and killed at most, until one kill lands inside the crash window."""
+"""Kills aimed at one crash point at most, until one lands inside it."""
 CRASH_WINDOW_TIMEOUT_S = 240.0
 """How long to look for a batch between its attack publish and its commit before killing."""
 CRASH_WINDOW_POLL_S = 0.05
@@ -83,9 +94,9 @@ START_TIMEOUT_S = 600.0
 DRAIN_TIMEOUT_S = 600.0
 EXIT_TIMEOUT_S = 120.0
 pytestmark = pytest.mark.timeout(
-    (KILL_ATTEMPTS + 1) * START_TIMEOUT_S
+    (4 * KILL_ATTEMPTS + 1) * START_TIMEOUT_S
     + 2 * DRAIN_TIMEOUT_S
-    + KILL_ATTEMPTS * CRASH_WINDOW_TIMEOUT_S
+    + 4 * KILL_ATTEMPTS * CRASH_WINDOW_TIMEOUT_S
 )
 PlaceKey = tuple[int, int]
 """(offset, record_index) on a one-partition topic."""
@@ -104,6 +115,11 @@ class KilledRun:
     in_flight_at_kill: dict[str, bool] = field(default_factory=dict)
     crashed_stream: Stream | None = None
     """The stream killed between its attack publish and its commit (None: not caught)."""
+    landed: dict[str, bool] = field(default_factory=dict)
+    """Crash point → whether a kill landed there (its batch was left uncommitted)."""
+    recovery_s: dict[str, float] = field(default_factory=dict)
+    """Crash point → seconds from the restart to the commit of the batch it cut short."""
+    children: int = 0
 
 
 def _ends(settings: Settings, topics: dict[str, str]) -> dict[str, int]:
@@ -127,72 +143,143 @@ def _replay(settings: Settings, files: dict[Stream, Path], topics: dict[str, str
     return threads
 
 
-class CrashWindow:
-    """Spots an ingest batch that published its attack records and is not committed yet.
+class CrashPoint:
+    """One moment of a micro-batch to SIGKILL the detector at, spotted from outside.
 
-    That is the window the at-least-once attack topic exists for: killed there, the
-    batch re-runs after the restart and publishes its attacks a second time. Seen from
-    outside: ``offsets/<n>`` exists, ``commits/<n>`` does not, and the attack topic grew
-    since batch n was first seen in flight (publishing is the handler's last step;
-    Spark then commits).
+    Every point is inside a batch that Spark has planned (``offsets/<n>``) and not
+    committed (no ``commits/<n>``): killed there, the batch runs again after the restart
+    from the same offsets and state, and must neither lose nor repeat anything.
+
+    Args:
+        name: what the kill interrupts (the tests and the reliability table quote it).
+        queries: the checkpoint folders of the queries whose in-flight batch is watched.
+        inside: (query checkpoint, batch id, since) → whether that batch is at this point
+            now, by evidence written after ``since`` (unix seconds: when the child being
+            watched started; a killed child's leftovers do not count).
     """
 
-    def __init__(self, kafka: KafkaSettings, checkpoints: Path, topics: dict[str, str]) -> None:
-        self.checkpoints = checkpoints
-        self.consumer = KafkaConsumer(**kafka_io.client_config(kafka, enable_auto_commit=False))
-        self.partitions = {
-            s: TopicPartition(topics[f"{s}_attacks"], 0) for s in STREAMS
-        }  # one-partition test topics
-        self.seen: dict[Stream, tuple[int, int]] = {}  # stream → (batch in flight, topic end)
+    def __init__(
+        self, name: str, queries: list[Path], inside: Callable[[Path, int, float], bool]
+    ) -> None:
+        self.name = name
+        self.queries = queries
+        self.inside = inside
+        self.caught: tuple[Path, int] | None = None
 
-    def _end(self, stream: Stream) -> int:
-        tp = self.partitions[stream]
-        return int(self.consumer.end_offsets([tp])[tp])
-
-    def open_stream(self) -> Stream | None:
-        """A stream whose in-flight batch has published (None: none right now)."""
-        for stream in STREAMS:
-            query = self.checkpoints / f"ingest_{stream}"
+    def in_flight(self) -> list[tuple[Path, int]]:
+        found = []
+        for query in self.queries:
             logged = [int(x.name) for x in (query / "offsets").glob("[0-9]*")]
             batch = max(logged, default=-1)
-            if batch < 0 or (query / "commits" / str(batch)).exists():
-                self.seen.pop(stream, None)
-                continue
-            known = self.seen.get(stream)
-            if known is None or known[0] != batch:
-                self.seen[stream] = (batch, self._end(stream))
-            elif self._end(stream) > known[1]:
-                return stream
-        return None
+            if batch >= 0 and not (query / "commits" / str(batch)).exists():
+                found.append((query, batch))
+        return found
+
+    def reached(self, since: float) -> bool:
+        for query, batch in self.in_flight():
+            if self.inside(query, batch, since):
+                self.caught = (query, batch)
+                return True
+        return False
+
+    def landed(self) -> bool:
+        """After the kill: the batch it aimed at was left without its commit."""
+        return (
+            self.caught is not None
+            and not (self.caught[0] / "commits" / str(self.caught[1])).exists()
+        )
+
+
+class AttacksPublished:
+    """An ingest batch that published its attack records (the topic grew while it was in
+    flight): the window the at-least-once attack topic exists for, since the re-run
+    publishes them a second time (publishing is the handler's last step)."""
+
+    def __init__(self, kafka: KafkaSettings, topics: dict[str, str]) -> None:
+        self.consumer = KafkaConsumer(**kafka_io.client_config(kafka, enable_auto_commit=False))
+        self.partitions = {
+            INGEST_QUERY[s]: TopicPartition(topics[f"{s}_attacks"], 0) for s in STREAMS
+        }  # one-partition test topics
+        self.seen: dict[str, tuple[int, int]] = {}  # query → (batch in flight, topic end)
+
+    def __call__(self, query: Path, batch: int, since: float) -> bool:
+        tp = self.partitions[query.name]
+        end = int(self.consumer.end_offsets([tp])[tp])
+        known = self.seen.get(query.name)
+        if known is None or known[0] != batch:
+            self.seen[query.name] = (batch, end)
+            return False
+        return end > known[1]
 
     def close(self) -> None:
         self.consumer.close()
 
 
-def _kill_in_crash_window(
-    child: subprocess.Popen[bytes], log: Path, window: CrashWindow, checkpoints: Path
-) -> Stream | None:
-    """SIGKILL the child's group once a batch is in the crash window (or at the timeout).
-
-    Returns the stream whose batch the kill caught, checked afterwards: that batch has no
-    commit (None when no batch was caught, or when Spark committed it before the kill
-    landed).
-    """
+def _newer(path: Path, since: float) -> bool:
     try:
-        deadline = time.monotonic() + CRASH_WINDOW_TIMEOUT_S
-        caught = None
-        while caught is None and time.monotonic() < deadline:
-            assert child.poll() is None, log.read_text()[-3000:]
-            caught = window.open_stream()
+        return path.stat().st_mtime >= since
+    except OSError:  # removed meanwhile (an overwrite starts by deleting the folder)
+        return False
+
+
+def _writing(folders: Callable[[Path], list[Path]]) -> Callable[[Path, int, float], bool]:
+    """The batch's own ``batch=<id>`` folder in one of the outputs was made by this child
+    and has no ``_SUCCESS`` yet: Spark is writing its parquet files."""
+
+    def inside(query: Path, batch: int, since: float) -> bool:
+        return any(
+            _newer(root / f"batch={batch}", since)
+            and not (root / f"batch={batch}" / SUCCESS_MARKER).exists()
+            for root in folders(query)
+        )
+
+    return inside
+
+
+def _state_written(query: Path, batch: int, since: float) -> bool:
+    """The join and de-duplication state of the batch (version ``batch + 1``) was written
+    by this child in some partition's store, and the batch is not committed."""
+    return any(_newer(f, since) for f in (query / "state").glob(f"*/*/{batch + 1}.delta"))
+
+
+def crash_points(
+    kafka: KafkaSettings, topics: dict[str, str], output_dir: Path, checkpoints: Path
+) -> list[CrashPoint]:
+    """The four kills, in the order the run makes them."""
+    ingest = [checkpoints / INGEST_QUERY[s] for s in STREAMS]
+    pairs = [checkpoints / PAIRS_QUERY]
+    stream_of = {INGEST_QUERY[s]: s for s in STREAMS}
+    return [
+        CrashPoint("after an ingest batch published its attacks, before its commit", ingest,
+                   AttacksPublished(kafka, topics)),
+        CrashPoint("during an ingest batch's parquet write", ingest, _writing(
+            lambda q: [output_dir / CLEANED_DIR[stream_of[q.name]],
+                       output_dir / SCORED_DIR[stream_of[q.name]]])),
+        CrashPoint("during the 7b state commit", pairs, _state_written),
+        CrashPoint("during the alerts batch (alerts being written)", pairs,
+                   _writing(lambda _q: [output_dir / ALERTS_DIR])),
+    ]  # fmt: skip
+
+
+def _kill_at(child: subprocess.Popen[bytes], started: float, log: Path, point: CrashPoint) -> bool:
+    """SIGKILL the child's group once the point is reached (or at the timeout).
+
+    Args:
+        started: when the child was started (unix seconds).
+
+    Returns whether the kill landed there (checked afterwards: the batch it aimed at has
+    no commit; Spark may commit in the milliseconds before the kill lands).
+    """
+    deadline = time.monotonic() + CRASH_WINDOW_TIMEOUT_S
+    reached = False
+    while not reached and time.monotonic() < deadline:
+        assert child.poll() is None, log.read_text()[-3000:]
+        reached = point.reached(started)
+        if not reached:
             time.sleep(CRASH_WINDOW_POLL_S)
-        os.killpg(child.pid, signal.SIGKILL)
-        batch = window.seen[caught][0] if caught is not None else None
-    finally:
-        window.close()
+    os.killpg(child.pid, signal.SIGKILL)
     child.wait(timeout=EXIT_TIMEOUT_S)
-    if caught is None or (checkpoints / f"ingest_{caught}" / "commits" / str(batch)).exists():
-        return None
-    return caught
+    return reached and point.landed()
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +316,11 @@ def killed_run(
     stop_replay = threading.Event()
     replay = _replay(broker_settings, tiny_files, topics, stop_replay)
     children: list[subprocess.Popen[bytes]] = []
+    landed: dict[str, bool] = {}
+    recovery_s: dict[str, float] = {}
+    crashed_stream: Stream | None = None
     try:
-        first = start("first.log")
+        first, started_first = start("first.log"), time.time()
         children.append(first)
         wait_until(
             lambda: (
@@ -241,33 +331,41 @@ def killed_run(
             START_TIMEOUT_S,
             "the first detector commits ingest and 7b batches",
         )
-        # The commit follows the publish within milliseconds, so a kill aimed from outside
-        # can land after it: then nothing re-runs, and the run is tried again with a new
-        # child on the same folders (each attempt checks the commit log after the kill).
-        killed, log_name = first, "first.log"
-        for attempt in range(1, KILL_ATTEMPTS + 1):
-            crashed_stream = _kill_in_crash_window(
-                killed, root / log_name, CrashWindow(broker_settings.kafka, checkpoints, topics),
-                checkpoints,
-            )  # fmt: skip
-            if crashed_stream is not None or attempt == KILL_ATTEMPTS:
-                break
-            wait_until(
-                lambda pid=killed.pid: not live_group_members(pid),  # type: ignore[misc]
-                30,
-                "the killed group is gone",
-            )
-            before = {s: ingest_commits(s) for s in STREAMS}
-            log_name = f"attempt{attempt + 1}.log"
-            killed = start(log_name)
-            children.append(killed)
-            wait_until(
-                lambda child=killed, log=log_name, before=before: (  # type: ignore[misc]
-                    alive(child, log) and all(ingest_commits(s) > before[s] for s in STREAMS)
-                ),
-                START_TIMEOUT_S,
-                f"detector attempt {attempt + 1} commits new ingest batches",
-            )
+        # Each point in turn: kill there, restart on the same folders, wait until the new
+        # child has committed the batch the kill cut short (the time to recover). A kill
+        # aimed from outside can land just after Spark's commit; then the same point is
+        # aimed at again with the restarted child (each attempt checks the commit log).
+        points = crash_points(broker_settings.kafka, topics, output_dir, checkpoints)
+        killed, log_name, started = first, "first.log", started_first
+        for point in points:
+            for attempt in range(1, KILL_ATTEMPTS + 1):
+                point.caught = None
+                landed[point.name] = _kill_at(killed, started, root / log_name, point)
+                wait_until(
+                    lambda pid=killed.pid: not live_group_members(pid),  # type: ignore[misc]
+                    30,
+                    "the killed group is gone",
+                )
+                if point is points[-1] and (landed[point.name] or attempt == KILL_ATTEMPTS):
+                    break
+                log_name = f"child{len(children) + 1}.log"
+                killed, started = start(log_name), time.time()
+                children.append(killed)
+                if point.caught is not None:
+                    query, batch = point.caught
+                    recovery_s[point.name] = wait_until(
+                        lambda child=killed, log=log_name, q=query, b=batch: (  # type: ignore[misc]
+                            alive(child, log) and (q / "commits" / str(b)).exists()
+                        ),
+                        START_TIMEOUT_S,
+                        f"the restarted detector commits {query.name} batch {batch}",
+                    )
+                if landed[point.name]:
+                    break
+        if isinstance(points[0].inside, AttacksPublished):
+            points[0].inside.close()
+            if landed[points[0].name] and points[0].caught is not None:
+                crashed_stream = "process" if "process" in points[0].caught[0].name else "memory"
         ends_at_kill = _ends(broker_settings, topics)
         first_returncode = killed.wait(timeout=EXIT_TIMEOUT_S)
         wait_until(lambda: not live_group_members(killed.pid), 30, "the killed group is gone")
@@ -281,6 +379,13 @@ def killed_run(
 
         second = start("second.log")
         children.append(second)
+        if points[-1].caught is not None:
+            query, batch = points[-1].caught
+            recovery_s[points[-1].name] = wait_until(
+                lambda: alive(second, "second.log") and (query / "commits" / str(batch)).exists(),
+                START_TIMEOUT_S,
+                f"the last detector commits {query.name} batch {batch}",
+            )
         wait_until(
             lambda: (
                 alive(second, "second.log")
@@ -325,6 +430,9 @@ def killed_run(
             ends_final=ends_final,
             in_flight_at_kill=in_flight,
             crashed_stream=crashed_stream,
+            landed=landed,
+            recovery_s=recovery_s,
+            children=len(children) + 1,
         )
     finally:
         stop_replay.set()
@@ -406,6 +514,17 @@ def test_the_attack_topic_holds_every_scored_attack_at_least_once(
 
 def test_the_kill_landed_between_an_attack_publish_and_its_commit(killed_run: KilledRun) -> None:
     assert killed_run.crashed_stream in STREAMS, "no batch was caught in that window"
+
+
+def test_a_kill_landed_at_every_crash_point_and_each_restart_recovered(
+    killed_run: KilledRun,
+) -> None:
+    print(f"{killed_run.children} detector processes; seconds from restart to the commit "
+          f"of the batch cut short: {killed_run.recovery_s}")  # fmt: skip
+    assert len(killed_run.landed) == 4
+    missed = [name for name, ok in killed_run.landed.items() if not ok]
+    assert not missed, f"no kill landed {missed}"
+    assert set(killed_run.recovery_s) == set(killed_run.landed)
 
 
 def _pair_identity(pairs: DataFrame) -> list[tuple[int, ...]]:
