@@ -4,7 +4,7 @@
 - :func:`lead_from`: make one node the leader of every partition of some topics (a
   replica order change and a preferred-leader election: no data moves).
 - :class:`Progress`: when each watched counter last grew, so a test can say how long
-  each part of the pipeline stood still around a fault (:func:`pause_around`).
+  each part of the pipeline stood still around a fault (:func:`longest_gap`).
 """
 
 from __future__ import annotations
@@ -69,17 +69,6 @@ def lead_from(kafka: KafkaSettings, topics: Sequence[str], node_id: int, timeout
     while any(s.leader != node_id for s in kafka_io.partition_states(kafka, topics).values()):
         assert time.monotonic() < deadline, f"node {node_id} did not become leader of {topics}"
         time.sleep(POLL_S)
-
-
-def pause_around(grew_at: Iterable[float], at: float) -> float | None:
-    """Seconds between the last growth at or before ``at`` and the first one after it
-    (how long the counter stood still across ``at``); None without both."""
-    times = sorted(grew_at)
-    before = [t for t in times if t <= at]
-    after = [t for t in times if t > at]
-    if not before or not after:
-        return None
-    return after[0] - before[-1]
 
 
 def longest_gap(grew_at: Iterable[float], start: float, end: float) -> float:
