@@ -354,7 +354,8 @@ def test_each_part_resumes_after_the_kill(failover: Failover) -> None:
     """Every part progressed after the kill; the pause each saw is printed.
 
     A part's pause is the longest time its counter stood still from its last growth
-    before the kill until the producers stopped; its usual gap is the same before the
+    before the kill until the producers stopped (or its first growth after the kill, if
+    later); its usual gap is the same before the
     kill (its rhythm without a fault: a producer cycle, a detector batch).
     """
     figures: dict[str, float] = {"cluster start_s": round(failover.cluster.startup_s or 0, 1)}
@@ -362,7 +363,7 @@ def test_each_part_resumes_after_the_kill(failover: Failover) -> None:
         before = [t for t in grew_at if t <= failover.killed_at]
         after = [t for t in grew_at if t > failover.killed_at]
         assert before and after, f"{name} did not progress on both sides of the kill"
-        pause = longest_gap(grew_at, before[-1], failover.sending_stopped_at)
+        pause = longest_gap(grew_at, before[-1], max(after[0], failover.sending_stopped_at))
         figures[f"{name} pause_s"] = round(pause, 1)
         usual = longest_gap(grew_at, failover.started_at, failover.killed_at)
         figures[f"{name} usual_gap_s"] = round(usual, 1)
