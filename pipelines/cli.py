@@ -122,43 +122,73 @@ def setup(ctx: click.Context, no_models: bool) -> None:
 # -- broker ----------------------------------------------------------------------------
 @main.group()
 def broker() -> None:
-    """The embedded single-node Kafka broker (KRaft)."""
+    """The embedded Kafka broker (KRaft), or an embedded cluster of several."""
 
 
 @broker.command("start")
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Nodes on this machine; 3 makes a replicated cluster (each a broker and a "
+    "controller; node i on broker port + 2(i-1)).",
+)
 @click.pass_context
-def broker_start(ctx: click.Context) -> None:
-    """Start the embedded broker in the background (no-op if it runs)."""
-    from pipelines.broker import EmbeddedBroker
+def broker_start(ctx: click.Context, brokers: int) -> None:
+    """Start the embedded broker (or cluster) in the background (no-op if it runs)."""
+    from pipelines.broker import EmbeddedBroker, EmbeddedCluster
 
-    embedded = EmbeddedBroker(_settings(ctx))
-    seconds = embedded.start()
-    status = embedded.status()
-    click.echo(
-        f"embedded Kafka broker ready at {status.bootstrap_servers} "
-        f"(pid {status.pid}, {seconds:.1f} s); log: {status.log_file}"
-    )
+    settings = _settings(ctx)
+    if brokers == 1:
+        embedded = EmbeddedBroker(settings)
+        seconds = embedded.start()
+        status = embedded.status()
+        click.echo(
+            f"embedded Kafka broker ready at {status.bootstrap_servers} "
+            f"(pid {status.pid}, {seconds:.1f} s); log: {status.log_file}"
+        )
+        return
+    cluster = EmbeddedCluster(settings, brokers)
+    seconds = cluster.start()
+    for node in cluster.status():
+        click.echo(
+            f"node {node.node_id} ready at {node.bootstrap_servers} (pid {node.pid}); "
+            f"log: {node.log_file}"
+        )
+    kafka = cluster.kafka_settings
+    click.echo(f"embedded Kafka cluster of {brokers} ready in {seconds:.1f} s; to use it:")
+    click.echo(f"  export STOPHACKING_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers}")
+    click.echo(f"  export STOPHACKING_KAFKA__REPLICATION_FACTOR={kafka.replication_factor}")
+    click.echo(f"  export STOPHACKING_KAFKA__MIN_INSYNC_REPLICAS={kafka.min_insync_replicas}")
 
 
 @broker.command("stop")
 @click.pass_context
 def broker_stop(ctx: click.Context) -> None:
-    """Stop the embedded broker (SIGTERM, then wait)."""
-    from pipelines.broker import EmbeddedBroker
+    """Stop the embedded broker and every node of an embedded cluster (SIGTERM, then wait)."""
+    from pipelines.broker import EmbeddedBroker, EmbeddedCluster
 
-    stopped = EmbeddedBroker(_settings(ctx)).stop()
-    click.echo(
-        "embedded Kafka broker stopped" if stopped else "embedded Kafka broker was not running"
-    )
+    settings = _settings(ctx)
+    stopped = EmbeddedBroker(settings).stop()
+    cluster = EmbeddedCluster.found(settings)
+    nodes = cluster.stop() if cluster is not None else False
+    if nodes and cluster is not None:
+        click.echo(f"embedded Kafka cluster of {len(cluster.nodes)} stopped")
+    if stopped or not nodes:
+        click.echo(
+            "embedded Kafka broker stopped" if stopped else "embedded Kafka broker was not running"
+        )
 
 
 @broker.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def broker_status(ctx: click.Context, as_json: bool) -> None:
-    """Show the broker in use and its topics; exit 1 when none answers."""
+    """Show the broker in use and its topics (and an embedded cluster's nodes); exit 1
+    when none answers."""
     from pipelines import kafka_io
-    from pipelines.broker import EmbeddedBroker
+    from pipelines.broker import EmbeddedBroker, EmbeddedCluster
     from pipelines.errors import BrokerUnavailable
 
     settings = _settings(ctx)
@@ -168,6 +198,11 @@ def broker_status(ctx: click.Context, as_json: bool) -> None:
         if settings.kafka.bootstrap_servers == embedded.bootstrap_servers
         else None
     )
+    cluster = EmbeddedCluster.found(settings)
+    nodes = [
+        {"node_id": n.node_id, "address": n.bootstrap_servers, "pid": n.pid, "up": n.running}
+        for n in (cluster.status() if cluster is not None else [])
+    ]
     try:
         topics = kafka_io.list_topics(settings.kafka)
         running = True
@@ -178,15 +213,22 @@ def broker_status(ctx: click.Context, as_json: bool) -> None:
         "reachable": running,
         "embedded_pid": pid,
         "topics": topics,
+        "cluster_nodes": nodes,
     }
     if as_json:
         click.echo(json.dumps(report))
-    elif running:
+        if not running:
+            sys.exit(1)
+        return
+    if running:
         kind = f"embedded, pid {pid}" if pid else "external"
         click.echo(f"Kafka at {settings.kafka.bootstrap_servers} is up ({kind})")
         click.echo(f"topics ({len(topics)}): {', '.join(topics) if topics else '(none)'}")
     else:
         click.echo(f"no Kafka broker answers at {settings.kafka.bootstrap_servers}")
+    for node in nodes:
+        state = f"up, pid {node['pid']}" if node["up"] else "down"
+        click.echo(f"embedded cluster node {node['node_id']} at {node['address']}: {state}")
     if not running:
         sys.exit(1)
 

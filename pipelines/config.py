@@ -51,16 +51,44 @@ class KafkaSettings(_Frozen):
     bootstrap_servers: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
     topics: TopicSettings = TopicSettings()
     partitions: int = Field(default=1, ge=1, description="partitions of topics we create")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1, ge=1, description="replicas of each topic we create (3 on a real cluster)"
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of each topic we create (default: the cluster's); "
+        "with the producers' acks='all', a write needs this many replicas, so 2 of 3 "
+        "survives one broker lost without losing an acknowledged record",
+    )
     request_timeout_s: float = 15.0
     extra: dict[str, Any] = Field(
         default_factory=dict,
         description="raw kafka-python keys, e.g. security_protocol, sasl_mechanism",
     )
 
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> KafkaSettings:
+        if self.min_insync_replicas is not None and (
+            self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"kafka.min_insync_replicas ({self.min_insync_replicas}) exceeds "
+                f"kafka.replication_factor ({self.replication_factor}): no write could succeed"
+            )
+        return self
+
+    def topic_configs(self) -> dict[str, str]:
+        """Topic-level configs of each topic we create (from these settings)."""
+        if self.min_insync_replicas is None:
+            return {}
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
 
 class BrokerSettings(_Frozen):
-    """The embedded single-node KRaft broker (used when no cluster is reachable)."""
+    """The embedded KRaft broker (used when no cluster is reachable), or the embedded
+    cluster of ``stophacking broker start --brokers N``: node i (1, 2, …) listens on
+    ``port + 2(i-1)`` and ``controller_port + 2(i-1)``."""
 
     kafka_version: str = "4.1.1"
     host: str = "127.0.0.1"

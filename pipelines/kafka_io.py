@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -101,7 +102,11 @@ def ensure_topics(
     partitions: int | None = None,
     configs: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet; return the names created.
+
+    Each gets ``kafka.replication_factor`` replicas and ``kafka.topic_configs()``
+    (``min.insync.replicas``), then ``configs``.
+    """
     wanted = list(dict.fromkeys(names))
     existing = set(list_topics(kafka))
     missing = [n for n in wanted if n not in existing]
@@ -115,7 +120,7 @@ def ensure_topics(
                     name=name,
                     num_partitions=partitions or kafka.partitions,
                     replication_factor=kafka.replication_factor,
-                    topic_configs=dict(configs or {}),
+                    topic_configs={**kafka.topic_configs(), **(configs or {})},
                 )
                 for name in missing
             ]
@@ -181,3 +186,45 @@ def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
     for (topic, _), end in partition_end_offsets(kafka, topics).items():
         totals[topic] = totals.get(topic, 0) + end
     return totals
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """Who holds one partition: its leader's node id (None while it has none), its
+    replicas (the preferred leader first) and those in sync with the leader."""
+
+    leader: int | None
+    replicas: tuple[int, ...]
+    in_sync: tuple[int, ...]
+
+
+def partition_states(
+    kafka: KafkaSettings, topics: Iterable[str], timeout_s: float = 5.0
+) -> dict[tuple[str, int], PartitionState]:
+    """Leader, replicas and in-sync replicas of every partition of ``topics``.
+
+    Raises:
+        BrokerUnavailable: nothing answered at ``kafka.bootstrap_servers`` in time.
+    """
+    try:
+        admin = _admin(kafka, timeout_s)
+    except (KafkaError, OSError, ValueError) as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {kafka.bootstrap_servers} ({exc.__class__.__name__})"
+        ) from exc
+    try:
+        described = admin.describe_topics(list(topics))
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+    states: dict[tuple[str, int], PartitionState] = {}
+    for topic in described:
+        for p in topic["partitions"]:
+            leader = int(p["leader_id"])
+            states[(topic["name"], int(p["partition_index"]))] = PartitionState(
+                leader=leader if leader >= 0 else None,
+                replicas=tuple(int(n) for n in p["replica_nodes"]),
+                in_sync=tuple(int(n) for n in p["isr_nodes"]),
+            )
+    return states

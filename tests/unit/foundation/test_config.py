@@ -103,3 +103,23 @@ def test_detector_settings_defaults_env_and_folders(monkeypatch: pytest.MonkeyPa
 def test_detector_settings_are_validated(override: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
         replace(Settings(), override)
+
+
+def test_topic_replication_settings_default_to_a_single_broker_and_reach_topic_configs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("STOPHACKING_KAFKA__REPLICATION_FACTOR", "STOPHACKING_KAFKA__MIN_INSYNC_REPLICAS"):
+        monkeypatch.delenv(name, raising=False)
+    default = load_settings().kafka
+    assert (default.replication_factor, default.min_insync_replicas) == (1, None)
+    assert default.topic_configs() == {}
+    monkeypatch.setenv("STOPHACKING_KAFKA__REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("STOPHACKING_KAFKA__MIN_INSYNC_REPLICAS", "2")
+    cluster = load_settings().kafka
+    assert cluster.replication_factor == 3
+    assert cluster.topic_configs() == {"min.insync.replicas": "2"}
+
+
+def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"exceeds kafka\.replication_factor"):
+        load_settings({"kafka.replication_factor": 2, "kafka.min_insync_replicas": 3})
