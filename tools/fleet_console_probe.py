@@ -143,7 +143,9 @@ def main() -> None:
             seconds = time.monotonic() - start
             curves = page.evaluate(PLOTS_JS, f"{tab} records per machine")
             heat = page.evaluate(PLOTS_JS, "All ")
-            page.screenshot(path=str(home / "fleet-probe.png"), full_page=True)
+            # A page too busy for a screenshot must not cost the figures measured.
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(home / "fleet-probe.png"), full_page=True)
             browser.close()
         report = {
             "machines": args.machines,
