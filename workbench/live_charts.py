@@ -31,13 +31,14 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import (
-    ColorBar,
     ColumnDataSource,
     FixedTicker,
     HoverTool,
     LinearColorMapper,
     Range1d,
 )
+from bokeh.models.annotations import ColorBar, Title
+from bokeh.models.glyphs import Image
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
@@ -194,8 +195,9 @@ class StreamedHeatmap:
         self._source = ColumnDataSource(_empty_images())
         self._x = Range1d(start=0, end=1)
         self._y = Range1d(start=-0.5, end=0.5)
+        self._title = Title(text=f"All machines ({WAITING})")
         plot = figure(
-            title=f"All machines ({WAITING})",
+            title=self._title,
             x_axis_type="datetime",
             x_range=self._x,
             y_range=self._y,
@@ -206,10 +208,10 @@ class StreamedHeatmap:
             x_axis_label=X_LABEL,
             y_axis_label="machine",
         )
-        plot.image(
-            image="image", x="x", y="y", dw="dw", dh="dh", source=self._source,
-            color_mapper=self._mapper,
-        )  # fmt: skip
+        plot.add_glyph(
+            self._source,
+            Image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=self._mapper),
+        )
         plot.add_tools(
             HoverTool(
                 tooltips=[("time", "$x{%H:%M:%S}"), ("row", "$y{0}"), ("count", "@image")],
@@ -240,7 +242,7 @@ class StreamedHeatmap:
             self._machines = machines
             self.redraws += 1
             self._source.data = self._images(times, values)
-            self._plot.title.text = f"All {len(machines)} machines, last {self._minutes:g} min"
+            self._title.text = f"All {len(machines)} machines, last {self._minutes:g} min"
             self._plot.yaxis.ticker = FixedTicker(ticks=_tick_rows(machines))
             self._plot.yaxis.major_label_overrides = {
                 float(i): f"machine {m}" for i, m in enumerate(machines)
@@ -261,7 +263,7 @@ class StreamedHeatmap:
         low, high = float(window.min()), float(window.max())
         self._mapper.update(low=low, high=high if high > low else low + 1)
 
-    def _images(self, times: pd.DatetimeIndex, values: np.ndarray) -> dict[str, list[Any]]:
+    def _images(self, times: pd.DatetimeIndex, values: np.ndarray) -> dict[str, Any]:
         rows = len(self._machines or [])
         return {
             "image": [np.ascontiguousarray(values[:, [i]]) for i in range(len(times))],

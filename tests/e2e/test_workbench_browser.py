@@ -301,19 +301,27 @@ def columns_of(data: Any) -> dict[str, Any]:
 
 
 CURVE_POINTS_JS = """() => {
-  // Rows of the page's data sources that hold a time column (the live curves).
+  // Rows of the first drawn curve (slot 0) of the page's live charts.
   let rows = 0;
   for (const doc of Bokeh.documents) {
     for (const model of doc._all_models.values()) {
       if (model.type !== "ColumnDataSource" || model.data === undefined) continue;
       const data = model.data instanceof Map ? model.data : new Map(Object.entries(model.data));
-      if (data.has("time")) rows = Math.max(rows, data.get("time").length);
+      if (data.has("slot 0")) rows = Math.max(rows, data.get("slot 0").length);
     }
   }
   return rows;
 }"""
 
 
+OFFERED_JS = """(machines) => {
+  // Whether the Process tab's picker (the one offering machine 401…) offers them all.
+  for (const doc of Bokeh.documents)
+    for (const model of doc._all_models.values())
+      if (model.type === "MultiChoice" && machines.every((m) => model.options.includes(m)))
+        return true;
+  return false;
+}"""
 TITLES_JS = """(prefix) => {
   const titles = [];
   for (const doc of Bokeh.documents)
@@ -338,9 +346,17 @@ def test_live_chart_updates_send_only_the_new_samples(
     page.get_by_text("Malformed records").first.wait_for(timeout=60_000)
     try:
         with sending_process_records(broker_settings, (401, 402)):
-            # Picked machines: the curves stay the same (no ranking of the busiest).
-            page.evaluate(PICK_JS, ["401", "402"])
+            # Picked machines: the curves stay the same (no ranking of the busiest, which
+            # redraws the chart whole once a minute). The picker takes machines it offers.
             deadline = time.monotonic() + 120
+            while not page.evaluate(OFFERED_JS, ["401", "402"]):
+                assert time.monotonic() < deadline, "the picker never offered 401 and 402"
+                time.sleep(1.0)
+            page.evaluate(PICK_JS, ["401", "402"])
+            picked = ["machine 401", "machine 402"]
+            while [p["labels"] for p in page.evaluate(PLOTS_JS, "Process records")] != [picked]:
+                assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
+                time.sleep(1.0)
             while page.evaluate(CURVE_POINTS_JS) < 6:  # a history of 6 samples or more
                 assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
                 time.sleep(1.0)

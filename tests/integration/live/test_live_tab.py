@@ -83,9 +83,10 @@ def test_process_tab_waits_then_shows_counts_per_machine(
         assert "not JSON: 1" in text
         # A second session gets its own chart (its own Buffer) over the same shared
         # Buffer, starting with the samples taken so far (both machines' curves).
+        wait_until(lambda: feed.machines() == ["4", "5"], 10, "the samples in the Buffer")
         second = live_tab(feed).select(pn.pane.HoloViews)[0].object.streams[0]
         assert isinstance(second, hv.streams.Buffer) and second is not own
-        assert len(second.data) >= 1 and second.data["slot 0"].notna().any()
+        assert len(second.data) >= 1 and second.data[["slot 0", "slot 1"]].notna().all().all()
     finally:
         state.live.stop_all()
     assert feed.state == "stopped"
