@@ -301,13 +301,16 @@ def columns_of(data: Any) -> dict[str, Any]:
 
 
 CURVE_POINTS_JS = """() => {
-  // Rows of the first drawn curve (slot 0) of the page's live charts.
+  // Rows of the longest live curve drawn (visible renderers whose data have a time column).
   let rows = 0;
   for (const doc of Bokeh.documents) {
     for (const model of doc._all_models.values()) {
-      if (model.type !== "ColumnDataSource" || model.data === undefined) continue;
-      const data = model.data instanceof Map ? model.data : new Map(Object.entries(model.data));
-      if (data.has("slot 0")) rows = Math.max(rows, data.get("slot 0").length);
+      if (model.type !== "GlyphRenderer" || !model.visible) continue;
+      const source = model.data_source;
+      if (source === undefined || source.data === undefined) continue;
+      const data = source.data instanceof Map ? source.data : new Map(Object.entries(source.data));
+      const times = data.get("time");
+      if (times !== undefined) rows = Math.max(rows, times.length);
     }
   }
   return rows;
@@ -354,9 +357,11 @@ def test_live_chart_updates_send_only_the_new_samples(
                 time.sleep(1.0)
             page.evaluate(PICK_JS, ["401", "402"])
             picked = ["machine 401", "machine 402"]
+            deadline = time.monotonic() + 60
             while [p["labels"] for p in page.evaluate(PLOTS_JS, "Process records")] != [picked]:
                 assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
                 time.sleep(1.0)
+            deadline = time.monotonic() + 120
             while page.evaluate(CURVE_POINTS_JS) < 6:  # a history of 6 samples or more
                 assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
                 time.sleep(1.0)
