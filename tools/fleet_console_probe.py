@@ -7,7 +7,9 @@ bench's), opens the page in headless Chromium and, while records flow, measures:
 - the page's answer time (a trivial script evaluated in the page: a busy renderer or
   a flood of Bokeh updates delays it), median and worst;
 - the time from a click on the Process / Memory tab to its chart on screen;
-- the bytes the server pushes to the page over its websocket per second;
+- the bytes the server pushes to the page over its websocket per second, and per
+  message: how many messages streamed new rows into a chart and how many replaced a
+  chart's data whole (with their bytes);
 - what the chart shows (its title, how many curves) and whether the heat map is there.
 
 Usage (a broker must answer at STOPHACKING_KAFKA__BOOTSTRAP_SERVERS, e.g. after
@@ -22,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -75,16 +78,17 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             pushed = {"bytes": 0}
-            page.on(
-                "websocket",
-                lambda ws: ws.on(
-                    "framereceived",
-                    lambda frame: pushed.__setitem__(
-                        "bytes",
-                        pushed["bytes"] + len(frame if isinstance(frame, (bytes, str)) else ""),
-                    ),
-                ),
-            )
+            messages: list[Message] = []
+
+            def received(frame: str | bytes) -> None:
+                size = len(frame if isinstance(frame, (bytes, str)) else "")
+                pushed["bytes"] += size
+                if isinstance(frame, str) and '"msgtype"' in frame:
+                    messages.append(Message())  # a Bokeh message starts with its header
+                if messages:
+                    messages[-1].add(frame, size)
+
+            page.on("websocket", lambda ws: ws.on("framereceived", received))
             page.goto(f"http://127.0.0.1:{args.port}/workbench", wait_until="domcontentloaded")
             page.get_by_text("StopHacking workbench").first.wait_for(timeout=120_000)
             for stream in ("process", "memory"):
@@ -116,6 +120,7 @@ def main() -> None:
             switches: list[float] = []
             start = time.monotonic()
             bytes_at_start = pushed["bytes"]
+            messages_at_start = len(messages)
             tab = "Process"
             while time.monotonic() - start < args.duration:
                 before = time.monotonic()
@@ -138,7 +143,9 @@ def main() -> None:
             seconds = time.monotonic() - start
             curves = page.evaluate(PLOTS_JS, f"{tab} records per machine")
             heat = page.evaluate(PLOTS_JS, "All ")
-            page.screenshot(path=str(home / "fleet-probe.png"), full_page=True)
+            # A page too busy for a screenshot must not cost the figures measured.
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(home / "fleet-probe.png"), full_page=True)
             browser.close()
         report = {
             "machines": args.machines,
@@ -153,6 +160,7 @@ def main() -> None:
                 "n": len(switches),
             },
             "pushed_kib_per_s": round((pushed["bytes"] - bytes_at_start) / 1024 / seconds, 1),
+            "updates": update_sizes(messages[messages_at_start:]),
             "curves_drawn": len(curves[0]["labels"]) if curves else 0,
             "heat_map_shown": bool(heat),
             "screenshot": str(home / "fleet-probe.png"),
@@ -167,6 +175,36 @@ def main() -> None:
                 child.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+
+
+class Message:
+    """One Bokeh message pushed to the page: its bytes and the data changes it carries."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.streamed = 0
+        self.replaced = 0
+
+    def add(self, frame: str | bytes, size: int) -> None:
+        self.size += size
+        if isinstance(frame, str) and '"events"' in frame:
+            self.streamed += len(re.findall(r'"kind":\s*"ColumnsStreamed"', frame))
+            self.replaced += len(re.findall(r'"kind":\s*"ColumnDataChanged"', frame))
+            self.replaced += len(re.findall(r'"attr":\s*"data"', frame))
+
+
+def update_sizes(messages: list[Message]) -> dict[str, object]:
+    """Bytes per pushed message (median, max), and how many appended rows to a chart's
+    data (``ColumnsStreamed``) or replaced a chart's data whole."""
+    sizes = [m.size for m in messages] or [0]
+    return {
+        "messages": len(messages),
+        "median_bytes": int(statistics.median(sizes)),
+        "max_bytes": max(sizes),
+        "with_rows_streamed": sum(1 for m in messages if m.streamed),
+        "with_data_replaced": sum(1 for m in messages if m.replaced),
+        "bytes_of_replacing_messages": sum(m.size for m in messages if m.replaced),
+    }
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ MAX_FRAMES_PER_SEND = 64
 QUEUE_BATCHES = 1_000
 """Consumer batches waiting for the pipeline at most (memory bound; the consumer waits)."""
 CHART_MACHINES = 8
+RERANK_S = 60.0
+"""A session's chart ranks the busiest machines again after this many seconds of samples
+(see :func:`choose_drawn`)."""
 HEAT_MINUTES = 10.0
 """The heat map of every machine covers this many minutes before the newest sample."""
 HEAT_HEIGHT_PX = 320
@@ -128,6 +131,147 @@ def busiest_machines(data: pd.DataFrame, n: int) -> list[str]:
         key=lambda pair: (-int(pair[1]), machine_sort_key(str(pair[0]))),
     )
     return [str(machine) for machine, _ in ranked[:n]]
+
+
+def drawn_machines(
+    data: pd.DataFrame, picked: Iterable[str] | None = None, *, n: int = CHART_MACHINES
+) -> tuple[list[str], str]:
+    """The machines a chart of ``data`` draws as curves, in id order, and its title's note.
+
+    Args:
+        data: rows of (time, machine, count).
+        picked: draw these (None or empty: every machine up to ``n``, else the ``n``
+            busiest in the newest sample, and the note says so: a fleet's hundreds of
+            curves are unreadable).
+        n: curves drawn at most when none is picked.
+
+    Returns:
+        (machines, note): ``note`` is ``""`` or ``" (the 8 busiest of 500)"``.
+    """
+    if picked:
+        return sorted({str(m) for m in picked}, key=machine_sort_key), ""
+    machines = machines_in(data)
+    if len(machines) <= n:
+        return machines, ""
+    busiest = sorted(busiest_machines(data, n), key=machine_sort_key)
+    return busiest, f" (the {n} busiest of {len(machines)})"
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The machines a live chart draws as curves and why.
+
+    Attributes:
+        machines: in id order.
+        note: the title's note, e.g. ``" (the 8 busiest of 500 at 12:03:05 UTC)"`` or ``""``.
+        ranked_at: the sample time the busiest were ranked at (None: not ranked).
+    """
+
+    machines: tuple[str, ...]
+    note: str = ""
+    ranked_at: pd.Timestamp | None = None
+
+
+def choose_drawn(
+    data: pd.DataFrame,
+    picked: Iterable[str] | None = None,
+    previous: Drawn | None = None,
+    *,
+    n: int = CHART_MACHINES,
+    rerank_s: float = RERANK_S,
+) -> Drawn:
+    """The machines a session's live chart draws now (pure).
+
+    Picked machines are drawn as picked; with none picked, every machine up to ``n``, else
+    the ``n`` busiest. The busiest are ranked again only when ``rerank_s`` of samples have
+    passed since ``previous`` ranked them or when the fleet's size changed: ranking at
+    every sample swaps curves every few seconds on a fleet of similar machines (each swap
+    redraws the chart whole, and curves that come and go are hard to read). The title
+    says when the ranking was made; the heat map shows every machine at every sample.
+    """
+    if picked:
+        return Drawn(tuple(drawn_machines(data, picked, n=n)[0]))
+    machines, note = drawn_machines(data, n=n)
+    if not note:
+        return Drawn(tuple(machines))
+    newest = data[TIME].max()
+    fleet = f" of {len(machines_in(data))}"
+    if (
+        previous is not None
+        and previous.ranked_at is not None
+        and fleet in previous.note
+        and (newest - previous.ranked_at).total_seconds() < rerank_s
+    ):
+        return previous
+    at = newest.strftime("%H:%M:%S UTC")
+    return Drawn(tuple(machines), f"{note[:-1]} at {at})", newest)
+
+
+def slot_column(slot: int) -> str:
+    """The column of the ``slot``-th drawn machine's counts in a :func:`wide_counts` frame."""
+    return f"slot {slot}"
+
+
+def wide_counts(
+    data: pd.DataFrame,
+    machines: Iterable[str],
+    *,
+    slots: int = CHART_MACHINES,
+    after: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """One row per sample time, one float column of counts per drawn machine (pure).
+
+    The shape a streaming chart appends to: a new sample is one new row, whatever the
+    number of machines drawn. The columns are slots (the first machine's counts in
+    ``slot 0``, …), so the frame keeps its columns when other machines are drawn; a slot
+    with no machine, or a machine with no row at a time, holds NaN.
+
+    Args:
+        data: rows of (time, machine, count), e.g. the Buffer's accumulated frame.
+        machines: the drawn machines, at most ``slots``, in slot order.
+        slots: columns of counts (:func:`slot_column`).
+        after: only the sample times later than this (None: every one).
+
+    Returns:
+        Columns ``time`` (datetime64[ns], ascending) and ``slots`` float64 columns.
+    """
+    machines = [str(m) for m in machines]
+    if len(machines) > slots:
+        raise ValueError(f"wide_counts: {len(machines)} machines for {slots} slots")
+    if after is not None and len(data):
+        data = data[data[TIME] > after]
+    chosen = data[data[MACHINE].astype(str).isin(set(machines))] if len(data) else data
+    columns = [slot_column(i) for i in range(slots)]
+    if not len(chosen):
+        empty = {TIME: pd.Series([], dtype="datetime64[ns]")}
+        return pd.DataFrame({**empty, **{c: pd.Series([], dtype="float64") for c in columns}})
+    table = chosen.pivot_table(index=TIME, columns=MACHINE, values=COUNT, aggfunc="last")
+    table.columns = table.columns.astype(str)
+    padded = machines + [f"\0unused {i}" for i in range(len(machines), slots)]
+    table = table.reindex(columns=padded).astype("float64").sort_index()
+    table.columns = columns
+    wide = table.reset_index()
+    wide[TIME] = wide[TIME].astype("datetime64[ns]")
+    return wide
+
+
+def heat_columns(
+    data: pd.DataFrame, machines: list[str], *, after: pd.Timestamp | None = None
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The heat map's cells of every sample time (after ``after``), one column each (pure).
+
+    Returns:
+        (times ascending, counts as float32 of shape ``(len(machines), len(times))``;
+        NaN where a machine has no sample at a time).
+    """
+    if after is not None and len(data):
+        data = data[data[TIME] > after]
+    if not len(data):
+        return pd.DatetimeIndex([]), np.empty((len(machines), 0), dtype=np.float32)
+    table = data.pivot_table(index=MACHINE, columns=TIME, values=COUNT, aggfunc="last")
+    table.index = table.index.astype(str)
+    table = table.reindex(index=machines).sort_index(axis=1)
+    return pd.DatetimeIndex(table.columns), table.to_numpy(dtype=np.float32)
 
 
 def machines_heatmap(
@@ -217,6 +361,79 @@ def counts_overlay(
         curves = {key: curve.opts(framewise=True) for key, curve in curves.items()}
     overlay = hv.NdOverlay(curves, kdims=[hv.Dimension(MACHINE, label="machine")])
     return style_overlay(overlay, window_s=window_s, title=title)
+
+
+def wide_overlay(
+    wide: pd.DataFrame,
+    machines: Iterable[str],
+    *,
+    window_s: float,
+    title: str = "",
+    slots: Iterable[int] | None = None,
+) -> hv.NdOverlay:
+    """One coloured curve per drawn machine over a :func:`wide_counts` frame, with a legend.
+
+    Every curve holds ``wide`` itself (its slot's column): drawn by a DynamicMap over an
+    ``hv.streams.Buffer`` of such rows, HoloViews then streams each new row to the browser
+    (``ColumnDataSource.stream``) instead of resending the curves; it streams only when the
+    element's data is the Buffer's own frame, and only in the plots of the keys the first
+    frame had. So the overlay is keyed by slot (0, 1, …), not by machine, and a legend
+    hook names each slot's entry after its machine ("machine 4").
+
+    Args:
+        wide: the rows.
+        machines: the drawn machines, in slot order.
+        window_s: the trailing window, for the y axis label.
+        title: the chart's title.
+        slots: the slots to draw (default: one per machine); slots beyond the machines
+            are drawn empty and unnamed (a first frame draws them all, see above).
+    """
+    machines = list(machines)
+    time_dim = hv.Dimension(TIME, label=X_LABEL)
+    curves = {}
+    for slot in range(len(machines)) if slots is None else slots:
+        machine = machines[slot] if slot < len(machines) else None
+        name = "" if machine is None else f"machine {machine}"
+        if not machines and slot == 0:
+            name = WAITING
+        # The machine's name rides on the count dimension's label (the hover says it):
+        # a curve's own label must stay the same in every frame, or HoloViews looks for
+        # another plot to draw it in.
+        count_dim = hv.Dimension(slot_column(slot), label=name or slot_column(slot))
+        curve = hv.Curve(wide, kdims=[time_dim], vdims=[count_dim])
+        if "bokeh" in hv.Store.renderers:
+            colour = "#9ca3af" if machine is None else machine_colour(machine)
+            curve = curve.opts(color=colour, framewise=True, backend="bokeh")
+        curves[slot] = curve
+    overlay = hv.NdOverlay(curves, kdims=[hv.Dimension("slot")])
+    overlay = style_overlay(overlay, window_s=window_s, title=title)
+    if "bokeh" in hv.Store.renderers:
+        overlay = overlay.opts(legend_labels={}, hooks=[_name_slots], backend="bokeh")
+    return overlay
+
+
+def _name_slots(plot: Any, element: Any) -> None:
+    """Bokeh hook: each slot's legend entry says its machine (empty slots: no entry)."""
+    legend = plot.state.legend
+    if not legend:
+        return
+    names = {}
+    for key, subplot in plot.subplots.items():
+        renderer = subplot.handles.get("glyph_renderer")
+        slot = key[0] if isinstance(key, tuple) else key
+        curve = element.get(slot)
+        if renderer is not None and curve is not None:
+            label = curve.vdims[0].label
+            names[renderer.id] = "" if label == slot_column(slot) else label
+    kept = []
+    for item in legend[0].items:
+        name = next((names[r.id] for r in item.renderers if r.id in names), None)
+        if name:
+            if getattr(item.label, "value", item.label) != name:
+                item.label = {"value": name}
+            kept.append(item)
+    if kept != list(legend[0].items):
+        legend[0].items = kept
 
 
 def style_overlay(overlay: hv.NdOverlay, *, window_s: float, title: str) -> hv.NdOverlay:
@@ -599,8 +816,8 @@ class LiveCounts:
         """
         title = self.title
         if machines is None and len(data) and data[MACHINE].nunique() > CHART_MACHINES:
-            machines = busiest_machines(data, CHART_MACHINES)
-            title = f"{title} (the {CHART_MACHINES} busiest of {data[MACHINE].nunique()})"
+            machines, note = drawn_machines(data)
+            title += note
         return counts_overlay(data, window_s=self.window_s, title=title, machines=machines)
 
     def heatmap(self, data: pd.DataFrame) -> hv.Image:

@@ -7,12 +7,15 @@ from docs/images/).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,6 +262,143 @@ def test_a_fleet_shows_its_busiest_machines_as_curves_and_every_machine_in_a_hea
         ]:
             assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process records")
             time.sleep(0.5)
+    finally:
+        context.close()
+
+
+def data_events(frames: list[str | bytes]) -> list[dict[str, Any]]:
+    """The document events of Bokeh's messages among websocket frames that change a data
+    source: ``ColumnsStreamed`` (new rows appended) or a whole ``data`` replaced."""
+    events = []
+    for frame in frames:
+        if not isinstance(frame, str) or '"events"' not in frame:
+            continue
+        with contextlib.suppress(ValueError):
+            for event in json.loads(frame).get("events", []):
+                kind = event.get("kind")
+                if kind in ("ColumnsStreamed", "ColumnDataChanged", "ColumnsPatched") or (
+                    kind == "ModelChanged" and event.get("attr") == "data"
+                ):
+                    events.append(event)
+    return events
+
+
+def column_rows(value: Any) -> int:
+    """Rows of one serialised column: a JSON list or Bokeh's ndarray reference."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict) and value.get("type") == "ndarray":
+        return int(value["shape"][0])
+    raise AssertionError(f"unexpected column encoding: {str(value)[:200]}")
+
+
+def columns_of(data: Any) -> dict[str, Any]:
+    """A serialised ``data`` mapping (Bokeh sends dicts as ``{"type": "map", ...}``)."""
+    if isinstance(data, dict) and data.get("type") == "map":
+        return {key: value for key, value in data.get("entries", [])}
+    assert isinstance(data, dict), str(data)[:200]
+    return data
+
+
+CURVE_POINTS_JS = """() => {
+  // Rows of the longest live curve drawn (visible renderers whose data have a time column).
+  let rows = 0;
+  for (const doc of Bokeh.documents) {
+    for (const model of doc._all_models.values()) {
+      if (model.type !== "GlyphRenderer" || !model.visible) continue;
+      const source = model.data_source;
+      if (source === undefined || source.data === undefined) continue;
+      const data = source.data instanceof Map ? source.data : new Map(Object.entries(source.data));
+      const times = data.get("time");
+      if (times !== undefined) rows = Math.max(rows, times.length);
+    }
+  }
+  return rows;
+}"""
+
+
+OFFERED_JS = """(machines) => {
+  // Whether the Process tab's picker (the one offering machine 401…) offers them all.
+  for (const doc of Bokeh.documents)
+    for (const model of doc._all_models.values())
+      if (model.type === "MultiChoice" && machines.every((m) => model.options.includes(m)))
+        return true;
+  return false;
+}"""
+TITLES_JS = """(prefix) => {
+  const titles = [];
+  for (const doc of Bokeh.documents)
+    for (const model of doc._all_models.values())
+      if (model.type === "Title" && String(model.text).startsWith(prefix)) titles.push(model.text);
+  return titles;
+}"""
+
+
+def test_live_chart_updates_send_only_the_new_samples(
+    browser, workbench_url: str, broker_settings: Settings
+) -> None:
+    # Issue 16: with a long history, a redraw must not resend it. Record what the server
+    # pushes to the page once the curves hold a history, and check that each update
+    # carries only the newest sample(s): a streamed row per curve, a streamed column of
+    # the heat map, never a whole data source again.
+    context, page = open_process_tab(browser, workbench_url)
+    frames: list[str | bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    page.reload(wait_until="domcontentloaded")  # the page's websocket is recorded from here
+    page.locator(".bk-tab", has_text="Process").first.click()
+    page.get_by_text("Malformed records").first.wait_for(timeout=60_000)
+    try:
+        with sending_process_records(broker_settings, (401, 402)):
+            # Picked machines: the curves stay the same (no ranking of the busiest, which
+            # redraws the chart whole once a minute). The picker takes machines it offers.
+            deadline = time.monotonic() + 120
+            while not page.evaluate(OFFERED_JS, ["401", "402"]):
+                assert time.monotonic() < deadline, "the picker never offered 401 and 402"
+                time.sleep(1.0)
+            page.evaluate(PICK_JS, ["401", "402"])
+            picked = ["machine 401", "machine 402"]
+            deadline = time.monotonic() + 60
+            while [p["labels"] for p in page.evaluate(PLOTS_JS, "Process records")] != [picked]:
+                assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
+                time.sleep(1.0)
+            deadline = time.monotonic() + 120
+            while page.evaluate(CURVE_POINTS_JS) < 6:  # a history of 6 samples or more
+                assert time.monotonic() < deadline, page.evaluate(PLOTS_JS, "Process")
+                time.sleep(1.0)
+            history = page.evaluate(CURVE_POINTS_JS)
+            steady_from = len(frames)
+            deadline = time.monotonic() + 60
+            # Three samples (every 5 s) streamed after the history was on the page.
+            while page.evaluate(CURVE_POINTS_JS) < history + 3:
+                assert time.monotonic() < deadline, "the curves stopped growing"
+                time.sleep(1.0)
+            steady = frames[steady_from:]
+        events = data_events(steady)
+        streamed = [e for e in events if e["kind"] == "ColumnsStreamed"]
+        replaced = [e for e in events if e["kind"] != "ColumnsStreamed"]
+        curve_rows = [
+            column_rows(columns_of(e["data"])["time"])
+            for e in streamed
+            if "time" in columns_of(e["data"])
+        ]
+        heat_rows = [
+            column_rows(columns_of(e["data"])["image"])
+            for e in streamed
+            if "image" in columns_of(e["data"])
+        ]
+        # Both curves got each new sample as one streamed row (two at most when a pull
+        # found two samples), and the heat map one column per sample.
+        assert len(curve_rows) >= 2 * 3 and max(curve_rows) <= 2, curve_rows
+        assert heat_rows and max(heat_rows) <= 2, heat_rows
+        # No update replaced a source's data (that would resend the whole history).
+        assert not replaced, [str(e)[:300] for e in replaced]
+        # Every array the page received (Bokeh sends them as binary frames) holds two
+        # samples at most: one heat map column of every machine is the biggest (the whole
+        # heat map is 120 columns, the curves' history is growing).
+        title = page.evaluate(TITLES_JS, "All ")
+        machines = int(re.match(r"All (\d+) machines", title[0]).group(1))  # type: ignore[union-attr]
+        biggest = max(len(f) for f in steady if isinstance(f, bytes))
+        assert biggest <= 2 * machines * 4, (biggest, machines, history)
     finally:
         context.close()
 

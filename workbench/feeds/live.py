@@ -21,7 +21,7 @@ import param
 from pipelines.config import Settings
 from pipelines.live.pipeline import LiveCounts, LiveStatus, machines_in
 from pipelines.schema.columns import STREAMS, Stream
-from workbench.charts import session_chart
+from workbench.live_charts import StreamedCurves, StreamedHeatmap
 
 STATES = ["stopped", "waiting", "live", "broker down"]
 
@@ -77,27 +77,33 @@ class LiveFeed(param.Parameterized):
         """A new live chart over the shared Buffer (one per session or notebook cell)."""
         return self.live.plot()
 
-    def session_plot(self, picked: Any = None) -> hv.DynamicMap:
-        """A live chart redrawn from the current session's own event loop (see charts).
+    def session_plot(self, picked: Any = None, **pane_params: Any) -> StreamedCurves:
+        """A live chart of this session that streams only new samples (see live_charts).
 
         Args:
             picked: a widget whose ``value`` lists the machines to draw (empty: the
                 busiest ones); the chart redraws when it changes. None: the default.
+            pane_params: sizing of its pane (``.pane``).
         """
         buffer = self.buffer
+        return StreamedCurves(
+            lambda: buffer.data,
+            window_s=self.window_s,
+            title=self.live.title,
+            length=self.live.settings.live.max_samples,
+            picked=picked,
+            **pane_params,
+        )
 
-        def draw(data: Any) -> Any:
-            machines = list(picked.value) if picked is not None and picked.value else None
-            return self.live.overlay(data, machines)
-
-        watch = None if picked is None else (picked, "value")
-        return session_chart(lambda: buffer.data, draw, redraw_on=watch)
-
-    def session_heatmap(self) -> hv.DynamicMap:
-        """Every machine over the last minutes, redrawn once per sample (see charts)."""
+    def session_heatmap(self, **pane_params: Any) -> StreamedHeatmap:
+        """Every machine over the last minutes, one new column per sample (see live_charts)."""
         buffer = self.buffer
-        period_ms = max(1000, int(self.live.sample_s * 1000))
-        return session_chart(lambda: buffer.data, self.live.heatmap, period_ms=period_ms)
+        return StreamedHeatmap(
+            lambda: buffer.data,
+            window_s=self.window_s,
+            sample_s=self.live.sample_s,
+            **pane_params,
+        )
 
     def machines(self) -> list[str]:
         """The machines the chart's data holds, in id order."""

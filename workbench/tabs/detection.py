@@ -64,6 +64,11 @@ def state_banner(
     return pn.pane.Alert(text, alert_type="secondary")
 
 
+def stream_rows(windows: pd.DataFrame | None, stream: str) -> pd.DataFrame | None:
+    """The rows of one stream's chart (its chart redraws only when they change)."""
+    return None if windows is None else windows[windows["stream"] == stream]
+
+
 def counts_chart(windows: pd.DataFrame | None, stream: str) -> hv.Overlay:
     """One stream's 7a counts as a step line per machine, the open windows apart (pure).
 
@@ -412,7 +417,11 @@ def detection_tab(feed: DetectionFeed) -> pn.viewable.Viewable:
     charts = pn.Column(
         *[
             pn.pane.HoloViews(
-                session_chart(lambda: feed.windows, partial(counts_chart, stream=stream)),
+                session_chart(
+                    lambda: feed.windows,
+                    partial(counts_chart, stream=stream),
+                    select=partial(stream_rows, stream=stream),
+                ),
                 width=CHART_WIDTH_PX + 20,
                 height=CHART_HEIGHT_PX + 20,
                 linked_axes=False,

@@ -1,8 +1,9 @@
 """Process and Memory tabs: the live per-machine count curves with a table beside them.
 
-The chart is a HoloViews DynamicMap drawn from the feed's shared Buffer (the streaming
-DataFrame the streamz pipeline fills), redrawn on the session's own loop
-(:mod:`workbench.charts`); the side column shows the latest counts per
+The curves and the heat map follow the feed's shared Buffer (the streaming DataFrame the
+streamz pipeline fills) on the session's own loop, and each new sample reaches the
+browser as the new points only (:mod:`workbench.live_charts`); the side column shows
+the latest counts per
 machine, the pipeline's state ("waiting for data…", broker down) and the malformed
 records. Every piece is a Panel object, so a notebook can display the same tab.
 """
@@ -95,9 +96,10 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
     if start:
         feed.ensure_started()
     picker = pn.widgets.MultiChoice(
-        label=f"Machines drawn as curves (none picked: the {CHART_MACHINES} busiest)",
+        label=f"Machines drawn as curves (up to {CHART_MACHINES}; none: the busiest)",
         options=feed.machines(),
         placeholder="type a machine id",
+        max_items=CHART_MACHINES,
         width=SIDE_WIDTH_PX,
     )
 
@@ -107,18 +109,8 @@ def live_tab(feed: LiveFeed, *, start: bool = True) -> pn.viewable.Viewable:
             picker.options = machines
 
     pn.state.add_periodic_callback(offer_machines, period=MACHINES_PERIOD_MS)
-    chart = pn.pane.HoloViews(
-        feed.session_plot(picker),
-        sizing_mode="stretch_width",
-        height=CHART_HEIGHT_PX,
-        linked_axes=False,
-    )
-    heat = pn.pane.HoloViews(
-        feed.session_heatmap(),
-        sizing_mode="stretch_width",
-        height=HEAT_HEIGHT_PX + 20,
-        linked_axes=False,
-    )
+    chart = feed.session_plot(picker, sizing_mode="stretch_width", height=CHART_HEIGHT_PX).pane
+    heat = feed.session_heatmap(sizing_mode="stretch_width", height=HEAT_HEIGHT_PX + 20).pane
     side = pn.Column(
         picker,
         pn.bind(

@@ -48,11 +48,10 @@ def test_process_tab_waits_then_shows_counts_per_machine(
         assert root is not None
         chart = tab.select(pn.pane.HoloViews)[0]
         assert isinstance(chart.object, hv.DynamicMap)
-        # Each session's chart has its own Pipe, fed from the shared Buffer on the
-        # session's loop (workbench.charts); it starts from the Buffer's frame.
-        pipe = chart.object.streams[0]
-        assert isinstance(pipe, hv.streams.Pipe), pipe
-        assert pipe.data is feed.buffer.data
+        # Each session's chart has its own Buffer of the samples it drew, appended to
+        # from the shared Buffer on the session's loop (workbench.live_charts).
+        own = chart.object.streams[0]
+        assert isinstance(own, hv.streams.Buffer) and own is not feed.buffer
 
         assert feed.live.wait_ready(60), feed.message
         wait_until(lambda: feed.state == "waiting", 10, "the waiting state")
@@ -82,11 +81,12 @@ def test_process_tab_waits_then_shows_counts_per_machine(
         text = markdown_text(tab)
         assert "Malformed records: **1**" in text
         assert "not JSON: 1" in text
-        # A second session gets its own chart (its own Pipe) over the same shared Buffer,
-        # starting from the Buffer's latest frame.
+        # A second session gets its own chart (its own Buffer) over the same shared
+        # Buffer, starting with the samples taken so far (both machines' curves).
+        wait_until(lambda: feed.machines() == ["4", "5"], 10, "the samples in the Buffer")
         second = live_tab(feed).select(pn.pane.HoloViews)[0].object.streams[0]
-        assert isinstance(second, hv.streams.Pipe) and second is not pipe
-        assert second.data is feed.buffer.data
+        assert isinstance(second, hv.streams.Buffer) and second is not own
+        assert len(second.data) >= 1 and second.data[["slot 0", "slot 1"]].notna().all().all()
     finally:
         state.live.stop_all()
     assert feed.state == "stopped"
