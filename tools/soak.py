@@ -193,7 +193,9 @@ def main() -> None:
                 switch_s = time.monotonic() - before
                 # Panel renders into shadow roots: locators pierce them, inner_text does not.
                 text = " ".join(
-                    page.get_by_text(re.compile(r"live view: |Detector: ")).all_inner_texts()
+                    page.locator("p")
+                    .filter(has_text=re.compile(r"live view|Detector"))
+                    .all_inner_texts()
                 )
                 counted = {m[0]: int(m[2].replace(",", "")) for m in STATUS.findall(text)}
                 detector = SCORED.search(text)

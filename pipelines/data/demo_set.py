@@ -6,6 +6,7 @@ so a fresh checkout has data to replay without any download.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -28,7 +29,9 @@ def ensure_demo_data(settings: Settings, *, progress: bool = False) -> Path:
 
     Idempotent: when every file of the data set exists it returns at once; otherwise it
     regenerates the whole set with :data:`~pipelines.data.generator.DEFAULT_SEED` (files
-    are replaced atomically, so a reader never sees half a file).
+    are replaced atomically, so a reader never sees half a file). Processes that call it
+    at once on a fresh state folder (the workbench starts both producers together) take
+    turns on a lock file beside the folder: one generates, the others find the files.
 
     Args:
         settings: the product settings (``settings.data_dir`` decides the place).
@@ -48,8 +51,13 @@ def ensure_demo_data(settings: Settings, *, progress: bool = False) -> Path:
         files.labelled_process,
         files.labelled_memory,
     )
-    if not all(path.is_file() for path in wanted):
-        generate(folder, seed=DEFAULT_SEED, progress=progress)
+    if all(path.is_file() for path in wanted):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f".{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not all(path.is_file() for path in wanted):
+            generate(folder, seed=DEFAULT_SEED, progress=progress)
     return folder
 
 

@@ -258,3 +258,32 @@ def test_committed_fixtures_are_what_the_generator_makes(tmp_path: Path) -> None
             f"{committed} is stale: regenerate it with the command in {FIXTURES / 'README.md'}"
         )
         assert len(committed.read_text().splitlines()) <= 400
+
+
+def test_producers_starting_together_on_a_fresh_folder_all_get_the_data(
+    tmp_path: Path,
+) -> None:
+    """The workbench starts both producers at once (four here, to make the race likely);
+    each generates the default data set when it is missing. Without taking turns one of
+    them died renaming a ``.tmp`` file another had already moved (seen in the soak: the
+    memory producer's exit code 1)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pipelines.config import load_settings; "
+        "from pipelines.data.demo_set import ensure_demo_data; "
+        f"print(ensure_demo_data(load_settings({{'home': {str(tmp_path)!r}}})))"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3])
+        for _ in range(4)
+    ]  # fmt: skip
+    results = [child.communicate(timeout=300) for child in children]
+    for child, (out, err) in zip(children, results, strict=True):
+        assert child.returncode == 0, err
+        assert out.strip().endswith("generated")
+    made = files_in(Path(results[0][0].strip()))
+    assert made.process.is_file() and made.labelled_memory.is_file()
+    assert not list(made.process.parent.glob("*.tmp"))
