@@ -43,7 +43,7 @@ from pipelines import kafka_io
 from pipelines.bench.probes import PROC, UsageSampler, slope_per_min
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.data.generator import generate
-from pipelines.detector.job import Detector, kafka_options
+from pipelines.detector.job import Detector
 from pipelines.detector.latency import (
     BatchProgress,
     alert_latencies,
@@ -53,6 +53,7 @@ from pipelines.detector.latency import (
     summarise,
 )
 from pipelines.detector.layout import INGEST_QUERY, PAIRS_QUERY, DetectorTopics
+from pipelines.detector.streaming import kafka_options
 from pipelines.errors import ConfigError
 from pipelines.replay.message import MessageLayout
 from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream

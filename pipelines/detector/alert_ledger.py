@@ -16,7 +16,7 @@ micro-batch N is handled, the query's last progress reports the watermark of bat
 N − 1, which no later batch undercuts. :meth:`AlertLedger.observe` takes that
 watermark at the end of every alert batch and prunes with it.
 
-Pure logic: no Spark, no I/O. :mod:`pipelines.detector.job` does the reading and writing.
+Pure logic: no Spark, no I/O. :mod:`pipelines.detector.alerts` does the reading and writing.
 """
 
 from __future__ import annotations

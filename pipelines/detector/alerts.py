@@ -15,6 +15,7 @@ A batch Spark re-runs after a crash recomputes the same pairs from the same offs
 join state, and overwrites its folders: each pair and each alert is written once. The
 ledger is seeded from the complete alert folders when the detector starts
 (:func:`seed_ledger`), so "one alert per key and window" also holds across restarts.
+:func:`start_pairs_query` wires the query.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.detector import transforms
 from pipelines.detector.alert_ledger import AlertLedger
 from pipelines.detector.ingest import write_parquet
-from pipelines.detector.layout import ALERTS_DIR, PAIRS_DIR, complete_batches
+from pipelines.detector.layout import ALERTS_DIR, PAIRS_DIR, PAIRS_QUERY, complete_batches
+from pipelines.detector.streaming import QueryWiring
+from pipelines.schema.columns import STREAMS, Stream
 
 
 def seed_ledger(spark: SparkSession, output_dir: Path) -> AlertLedger:
@@ -129,3 +133,43 @@ class PairsWriter:
         )
         self.ledger.record(fresh_keys, batch_id)
         self.on_alerts(len(fresh_keys))
+
+
+def start_pairs_query(
+    wiring: QueryWiring,
+    attacks: Mapping[Stream, DataFrame],
+    *,
+    spark: SparkSession,
+    output_dir: Path,
+    alerts_topic: str,
+    model_versions: Mapping[str, str],
+    join_watermark_s: Callable[[], float | None],
+    on_alerts: Callable[[int], None],
+    trigger_s: float,
+) -> StreamingQuery:
+    """Start the 7b query (named and checkpointed :data:`~pipelines.detector.layout.PAIRS_QUERY`).
+
+    Args:
+        wiring: the detector run's Kafka options, checkpoints and stop event.
+        attacks: per stream, its attack records (``QueryWiring.attack_stream``).
+        spark: the session that reads the alerts raised so far (:func:`seed_ledger`).
+        trigger_s: micro-batch interval, seconds.
+
+    The other arguments are :class:`PairsWriter`'s.
+    """
+    # A crash-replayed ingest batch publishes its attacks twice: pair each once.
+    pairs = transforms.attack_pairs(
+        *(transforms.drop_replayed_records(attacks[stream]) for stream in STREAMS)
+    )
+    writer = PairsWriter(
+        output_dir=output_dir,
+        ledger=seed_ledger(spark, output_dir),
+        kafka_options=wiring.kafka_options,
+        alerts_topic=alerts_topic,
+        model_versions=model_versions,
+        join_watermark_s=join_watermark_s,
+        on_alerts=on_alerts,
+    )
+    return wiring.start_batches(
+        pairs, PAIRS_QUERY, writer, trigger_s=trigger_s, output_mode="append"
+    )

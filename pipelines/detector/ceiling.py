@@ -10,8 +10,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.config import Settings
-from pipelines.detector.job import Detector, kafka_options
+from pipelines.detector.job import Detector
 from pipelines.detector.layout import DetectorTopics
+from pipelines.detector.streaming import kafka_options
 from pipelines.schema.columns import STREAMS
 from pipelines.spark.clean import typed_schema
 

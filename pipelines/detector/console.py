@@ -134,7 +134,7 @@ def detect(
     if ground_truth is not None:
         out.write(f"detector: detection quality against {ground_truth} when it stops\n")
     # Models, broker, alerts and folders, before the JVM starts (seconds saved on a typo).
-    detector.check_before_spark()
+    detector.checks.before_spark()
     # The session first: PySpark's SparkContext installs a SIGINT handler that cancels the
     # jobs and raises KeyboardInterrupt; ours, installed after it, stops the queries cleanly.
     _ = detector.spark

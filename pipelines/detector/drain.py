@@ -1,6 +1,7 @@
 """Draining the detector before it stops: what its queries read against what the topics hold.
 
-A graceful stop (:meth:`pipelines.detector.job.Detector.stop_gracefully`) waits, up to a
+A graceful stop (:meth:`pipelines.detector.lifecycle.RunningQueries.stop_gracefully`,
+behind ``Detector.stop_gracefully``) waits, up to a
 deadline, until every ingest query has committed a micro-batch that ends at its source
 topic's end offsets, then until the monitoring queries (7a, 7b) have read the attack
 topics to their end, and only then stops the queries: no micro-batch is cut short, and

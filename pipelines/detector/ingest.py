@@ -21,6 +21,10 @@ so a batch Spark re-runs after a crash replaces whatever a failed attempt left; 
 attack topic gets a re-run batch's records twice, which 7b removes by record identity
 (:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's
 distinct counts unchanged.
+
+:func:`start_ingest_query` wires one stream's query: its source topic, read on the
+ingest's own session (:func:`ingest_session`), through :func:`ingest_records` into an
+:class:`IngestWriter`.
 """
 
 from __future__ import annotations
@@ -31,11 +35,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.detector import transforms
-from pipelines.detector.layout import CLEANED_DIR, QUARANTINE_DIR, SCORED_DIR, batch_folder
+from pipelines.detector.layout import (
+    CLEANED_DIR,
+    INGEST_QUERY,
+    QUARANTINE_DIR,
+    SCORED_DIR,
+    batch_folder,
+)
+from pipelines.detector.streaming import QueryWiring
 from pipelines.schema.columns import Stream
 from pipelines.spark.scoring import PREDICTION, Scorer
 
@@ -190,3 +203,81 @@ class IngestWriter:
             return attacks
         finally:
             scored.unpersist()
+
+
+def ingest_records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
+    """Kafka messages → one row per record, decoded, cleaned and flagged for ``model``,
+    the raw value kept for the quarantine: what :class:`IngestWriter` gets."""
+    decoded = transforms.decode_messages(messages, stream)
+    flagged = transforms.flag_unscorable(transforms.clean_records(decoded, stream), model)
+    return transforms.keep_raw_value_for_quarantine(flagged)
+
+
+def ingest_session(spark: SparkSession) -> SparkSession:
+    """The session of the ingest queries: ``spark`` without whole-stage codegen.
+
+    The cleaning expressions of a record's ~20 fields do not fit in one generated
+    Java method (64 KB limit): with whole-stage codegen Spark compiled, failed, logged
+    a stack trace and fell back on every micro-batch, which cost seconds per batch.
+    A child session (same SparkContext and cache, own SQL settings) turns it off for
+    the ingest only; the monitoring queries keep it.
+    """
+    session = spark.newSession()
+    session.conf.set("spark.sql.codegen.wholeStage", "false")
+    # A micro-batch is cached for a few seconds only: compressing its columns
+    # cost more (a twelfth of the ingest's CPU) than the memory it saves.
+    session.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
+    return session
+
+
+def start_ingest_query(
+    wiring: QueryWiring,
+    stream: Stream,
+    *,
+    session: SparkSession,
+    model: PipelineModel,
+    scorer: Scorer,
+    output_dir: Path,
+    source_topic: str,
+    attack_topic: str,
+    max_offsets: int | None,
+    trigger_s: float,
+    on_figures: Callable[[IngestFigures], None],
+) -> StreamingQuery:
+    """Start ``stream``'s ingest query (named and checkpointed ``INGEST_QUERY[stream]``).
+
+    Args:
+        wiring: the detector run's Kafka source, checkpoints and stop event.
+        stream: ``process`` or ``memory``.
+        session: the ingest's session (:func:`ingest_session`).
+        model: the stream's model (what its records are flagged against).
+        scorer: the same model, ready to score micro-batches.
+        output_dir: root of the detector's outputs.
+        source_topic: the topic the producers write ``stream`` to.
+        attack_topic: where the records predicted as attack go.
+        max_offsets: cap of Kafka offsets per micro-batch (None: all).
+        trigger_s: micro-batch interval, seconds.
+        on_figures: called with each batch's :class:`IngestFigures`.
+    """
+    messages = wiring.read_kafka(
+        session,
+        source_topic,
+        max_offsets=max_offsets,
+        # A topic of one partition would otherwise be read, parsed and cleaned by
+        # one task: Spark splits a batch's offset range into this many tasks, so
+        # every core works on a large batch.
+        min_partitions=session.sparkContext.defaultParallelism,
+    )
+    # The transforms are applied to the stream once, here, not inside the handler:
+    # building the cleaning expressions and analysing the plan took seconds, and
+    # Spark now does it once per query instead of once per micro-batch.
+    records = ingest_records(messages, stream, model)
+    writer = IngestWriter(
+        stream,
+        scorer,
+        output_dir=output_dir,
+        kafka_options=wiring.kafka_options,
+        attack_topic=attack_topic,
+        on_figures=on_figures,
+    )
+    return wiring.start_batches(records, INGEST_QUERY[stream], writer, trigger_s=trigger_s)

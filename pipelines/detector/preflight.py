@@ -1,9 +1,9 @@
 """What the detector checks before any query starts, decided on plain values (pure).
 
-:meth:`pipelines.detector.job.Detector.start` gathers the facts (is the broker there,
-what the checkpoint folder holds, which alert batches are on disk) and asks this module
-what they mean; every problem becomes a one-line message that names the thing and says
-what to do. No Spark, no Kafka client, no file access here.
+:class:`pipelines.detector.start_checks.StartChecks` gathers the facts (is the broker
+there, what the checkpoint folder holds, which alert batches are on disk) and asks this
+module what they mean; every problem becomes a one-line message that names the thing
+and says what to do. No Spark, no Kafka client, no file access here.
 
 Two checks need a record of their own:
 

@@ -1,8 +1,9 @@
 """The detector's transforms: every one a DataFrame → DataFrame function (SPEC §5).
 
 None of them reads or writes anything, so each works on a small batch DataFrame in a
-test and on a micro-batch or streaming DataFrame in :mod:`pipelines.detector.job` (the
-one module that calls ``readStream``/``writeStream``).
+test and on a micro-batch or streaming DataFrame in the query that uses it (each query
+is wired in its own module: :mod:`~pipelines.detector.ingest`,
+:mod:`~pipelines.detector.counts`, :mod:`~pipelines.detector.alerts`).
 
 The ingest path of one stream, in order:
 

@@ -151,7 +151,7 @@ def test_a_corrupt_model_is_named_with_how_to_get_one(
     assert f"cannot load the pipeline model at {corrupt}" in message
     assert "stophacking train" in message
     # Nothing that a later start would take for a checkpoint's history.
-    assert not detector.settings_record.exists()
+    assert not detector.checks.settings_record.exists()
 
 
 def test_an_output_folder_that_cannot_be_written_is_named(
@@ -181,7 +181,7 @@ def test_a_changed_shuffle_partition_count_on_a_checkpoint_is_refused(
 ) -> None:
     first = make_detector()
     first.preflight()  # what a first start records before its queries start
-    recorded = json.loads(first.settings_record.read_text())["settings"]
+    recorded = json.loads(first.checks.settings_record.read_text())["settings"]
     assert recorded["spark.sql.shuffle.partitions"] == int(
         spark.conf.get("spark.sql.shuffle.partitions") or 0
     )
