@@ -10,11 +10,12 @@ Nested fields use a double underscore: ``STOPHACKING_KAFKA__BOOTSTRAP_SERVERS``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +60,43 @@ class KafkaSettings(_Frozen):
     )
 
 
+class BrokerSecuritySettings(_Frozen):
+    """Security of the embedded broker's client listener (docs/reliability.md, "Security").
+
+    ``PLAINTEXT`` (the default) is today's broker: no TLS, no users, on loopback.
+    ``SASL_SSL`` serves clients over TLS with SCRAM users only; the certificate is made
+    with the JDK's keytool on first start, into ``tls_dir``. Clients still need their own
+    ``kafka.extra`` keys (security_protocol, sasl_mechanism, sasl_plain_username,
+    sasl_plain_password, ssl_cafile = ``<tls_dir>/ca.pem``).
+    """
+
+    protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="SCRAM users, name → password; created when the broker's storage is "
+        "first formatted (JSON in STOPHACKING_BROKER__SECURITY__USERS)",
+    )
+    tls_dir: Path | None = Field(
+        default=None,
+        description="keystore, the CA certificate clients trust (ca.pem) and the broker's "
+        "generated secrets; default: <broker dir>/tls",
+    )
+    cert_valid_days: int = Field(default=365, ge=1, description="validity of the certificate")
+
+    @field_validator("users")
+    @classmethod
+    def _plain_user_names(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # The storage tool's --add-scram splits its argument on commas and brackets.
+        for name in users:
+            if not name or re.search(r'[,\[\]"=\s]', name):
+                raise ValueError(
+                    f"broker.security.users: user name {name!r} must be non-empty "
+                    'and hold no comma, bracket, quote, "=" or space'
+                )
+        return users
+
+
 class BrokerSettings(_Frozen):
     """The embedded single-node KRaft broker (used when no cluster is reachable)."""
 
@@ -70,6 +108,7 @@ class BrokerSettings(_Frozen):
     heap_mb: int = 512
     start_timeout_s: float = 90.0
     stop_timeout_s: float = 30.0
+    security: BrokerSecuritySettings = BrokerSecuritySettings()
 
 
 class SparkSettings(_Frozen):

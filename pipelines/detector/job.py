@@ -72,7 +72,8 @@ from pipelines.detector.layout import (
 )
 from pipelines.detector.monitor import DetectorMonitor, watermark_of, watermark_seconds
 from pipelines.detector.stats import DetectorStats
-from pipelines.errors import BrokerUnavailable, ConfigError, ModelError
+from pipelines.errors import BrokerRefused, BrokerUnavailable, ConfigError, ModelError
+from pipelines.kafka_security import spark_kafka_options
 from pipelines.schema.columns import STREAMS, Stream
 from pipelines.spark.scoring import Scorer, load_pipeline_model, score
 from pipelines.spark.session import build_spark_session
@@ -197,17 +198,11 @@ read instead of 0.1 s). ``kafka.extra`` (``fetch_max_wait_ms``) overrides it."""
 def kafka_options(settings: Settings) -> dict[str, str]:
     """Options of Spark's Kafka source/sink from the Kafka settings.
 
-    ``kafka.extra`` holds kafka-python keys (``security_protocol``); the Java client
-    spells them with dots (``security.protocol``), which is what Spark passes on.
+    ``kafka.extra`` holds kafka-python keys (``sasl_plain_password``, ``ssl_cafile``); the
+    Java client that Spark passes ``kafka.*`` options to spells them its own way
+    (``sasl.jaas.config``, a PEM truststore): :func:`spark_kafka_options` translates.
     """
-    options = {
-        "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
-        "kafka.fetch.max.wait.ms": str(SOURCE_FETCH_MAX_WAIT_MS),
-    }
-    for key, value in settings.kafka.extra.items():
-        if isinstance(value, str | int | float | bool):
-            options["kafka." + key.replace("_", ".")] = str(value)
-    return options
+    return spark_kafka_options(settings.kafka, {"fetch.max.wait.ms": str(SOURCE_FETCH_MAX_WAIT_MS)})
 
 
 def model_version(path: Path) -> str:
@@ -395,6 +390,8 @@ class Detector:
         servers = self.settings.kafka.bootstrap_servers
         try:
             kafka_io.list_topics(self.settings.kafka, timeout_s=BROKER_CHECK_TIMEOUT_S)
+        except BrokerRefused:
+            raise  # a broker is there; it refuses this client: the message says why
         except BrokerUnavailable as exc:
             raise BrokerUnavailable(
                 f"no Kafka broker answers at {servers} within {BROKER_CHECK_TIMEOUT_S:g} s: "
