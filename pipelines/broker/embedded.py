@@ -164,6 +164,10 @@ class EmbeddedBroker:
             "        level: INFO\n"
             "      - name: org.apache.kafka\n"
             "        level: WARN\n"
+            # "Failed authentication with /127.0.0.1 (… invalid credentials …)": who
+            # the SASL_SSL listener refused, and why.
+            "      - name: org.apache.kafka.common.network.Selector\n"
+            "        level: INFO\n"
             "    Root:\n"
             "      level: WARN\n"
             "      AppenderRef:\n"

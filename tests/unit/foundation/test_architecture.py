@@ -30,8 +30,8 @@ ALLOWED: dict[str, set[str]] = {
 bench/, demo/ and cli.py sit on top and may import what lies below them."""
 TOP = {"bench", "demo", "cli"}
 NO_SPARK = {
-    "schema", "kafka_security", "kafka_io", "maven", "signals", "broker", "data", "live", "replay", "agent",
-    "bench", "demo", "cli",
+    "schema", "kafka_security", "kafka_io", "maven", "signals", "broker", "data", "live",
+    "replay", "agent", "bench", "demo", "cli",
 }  # fmt: skip
 """Everything but spark/, detector/ and training/ stays free of pyspark."""
 

@@ -10,8 +10,8 @@ from pipelines.kafka_io import client_config
 from pipelines.kafka_security import (
     REDACTED,
     SCRAM_LOGIN_MODULE,
-    java_client_config,
     jaas_config,
+    java_client_config,
     redacted,
     scrub,
     secret_values,
