@@ -32,8 +32,24 @@ DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 
 
+REDACTED = "[redacted]"
+SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private", re.IGNORECASE)
+"""Names of client keys whose values are secrets (kafka-python's and the Java client's)."""
+
+
+def redacted(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` with the value of every secret key (password, JAAS line …) replaced."""
+    return {k: REDACTED if SECRET_KEY.search(k) else v for k, v in extra.items()}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Secret(_Frozen):
+    """Settings that hold secrets: a validation error names the field, not the input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class TopicSettings(_Frozen):
@@ -46,8 +62,12 @@ class TopicSettings(_Frozen):
     health: str = "stophacking.health.v1"
 
 
-class KafkaSettings(_Frozen):
-    """How every kafka-python client and Spark's Kafka source reach the cluster."""
+class KafkaSettings(_Secret):
+    """How every kafka-python client and Spark's Kafka source reach the cluster.
+
+    Its ``repr`` shows ``extra`` redacted (passwords, JAAS lines), so a logged settings
+    tree carries no secret.
+    """
 
     bootstrap_servers: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
     topics: TopicSettings = TopicSettings()
@@ -59,8 +79,12 @@ class KafkaSettings(_Frozen):
         description="raw kafka-python keys, e.g. security_protocol, sasl_mechanism",
     )
 
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (redacted(value) if name == "extra" else value)
 
-class BrokerSecuritySettings(_Frozen):
+
+class BrokerSecuritySettings(_Secret):
     """Security of the embedded broker's client listener (docs/reliability.md, "Security").
 
     ``PLAINTEXT`` (the default) is today's broker: no TLS, no users, on loopback.
@@ -269,6 +293,8 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         frozen=True,
         extra="ignore",
+        # An error names the setting, never its value: it may be a password.
+        hide_input_in_errors=True,
     )
 
     home: Path = Field(

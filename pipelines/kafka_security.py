@@ -18,12 +18,22 @@ Pure: no Kafka import, no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from pipelines.config import KafkaSettings
+from pipelines.config import REDACTED, SECRET_KEY, KafkaSettings, redacted
 from pipelines.errors import ConfigError
+
+__all__ = [
+    "REDACTED",
+    "jaas_config",
+    "java_client_config",
+    "python_client_keys",
+    "redacted",
+    "scrub",
+    "secret_values",
+    "spark_kafka_options",
+]  # fmt: skip
 
 PLAIN_LOGIN_MODULE: Final = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM_LOGIN_MODULE: Final = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -60,10 +70,6 @@ UNTRANSLATABLE: Final = {
 
 KAFKA_PYTHON_ONLY: Final = frozenset({"api_version", "api_version_auto_timeout_ms"})
 """kafka-python keys that mean nothing to the Java client (left out of its options)."""
-
-REDACTED: Final = "[redacted]"
-SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private", re.IGNORECASE)
-"""Names of keys whose values are secrets (kafka-python's and the Java client's)."""
 
 
 def is_java_key(key: str) -> bool:
@@ -201,11 +207,6 @@ def _ssl(plain: Mapping[str, Any]) -> dict[str, str]:
         if plain.get("ssl_password") is not None:
             java["ssl.key.password"] = str(plain["ssl_password"])
     return java
-
-
-def redacted(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` with the value of every secret key (password, JAAS line …) replaced."""
-    return {k: REDACTED if SECRET_KEY.search(k) else v for k, v in extra.items()}
 
 
 def secret_values(extra: Mapping[str, Any]) -> list[str]:

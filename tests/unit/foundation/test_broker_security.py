@@ -96,3 +96,15 @@ def test_security_settings_default_to_plaintext_and_hide_passwords(
 def test_user_names_the_storage_tool_cannot_take_are_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="user name 'a,b'"):
         BrokerSecuritySettings(users={"a,b": "p"})
+
+
+def test_settings_errors_and_reprs_carry_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOPHACKING_BROKER__SECURITY__USERS", '{"a b": "hunter2-pw"}')
+    with pytest.raises(pydantic.ValidationError) as caught:
+        load_settings()
+    assert "user name 'a b'" in str(caught.value) and "hunter2-pw" not in str(caught.value)
+    monkeypatch.delenv("STOPHACKING_BROKER__SECURITY__USERS")
+    monkeypatch.setenv("STOPHACKING_KAFKA__EXTRA__SASL_PLAIN_PASSWORD", "hunter2-pw")
+    settings = load_settings()
+    assert settings.kafka.extra["sasl_plain_password"] == "hunter2-pw"
+    assert "hunter2-pw" not in repr(settings) and "hunter2-pw" not in str(settings.kafka)
