@@ -10,11 +10,12 @@ Nested fields use a double underscore: ``STOPHACKING_KAFKA__BOOTSTRAP_SERVERS``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +32,24 @@ DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 
 
+REDACTED = "[redacted]"
+SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private", re.IGNORECASE)
+"""Names of client keys whose values are secrets (kafka-python's and the Java client's)."""
+
+
+def redacted(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` with the value of every secret key (password, JAAS line …) replaced."""
+    return {k: REDACTED if SECRET_KEY.search(k) else v for k, v in extra.items()}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Secret(_Frozen):
+    """Settings that hold secrets: a validation error names the field, not the input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class TopicSettings(_Frozen):
@@ -45,8 +62,12 @@ class TopicSettings(_Frozen):
     health: str = "stophacking.health.v1"
 
 
-class KafkaSettings(_Frozen):
-    """How every kafka-python client and Spark's Kafka source reach the cluster."""
+class KafkaSettings(_Secret):
+    """How every kafka-python client and Spark's Kafka source reach the cluster.
+
+    Its ``repr`` shows ``extra`` redacted (passwords, JAAS lines), so a logged settings
+    tree carries no secret.
+    """
 
     bootstrap_servers: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
     topics: TopicSettings = TopicSettings()
@@ -84,6 +105,47 @@ class KafkaSettings(_Frozen):
             return {}
         return {"min.insync.replicas": str(self.min_insync_replicas)}
 
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (redacted(value) if name == "extra" else value)
+
+
+class BrokerSecuritySettings(_Secret):
+    """Security of the embedded broker's client listener (docs/reliability.md, "Security").
+
+    ``PLAINTEXT`` (the default) is today's broker: no TLS, no users, on loopback.
+    ``SASL_SSL`` serves clients over TLS with SCRAM users only; the certificate is made
+    with the JDK's keytool on first start, into ``tls_dir``. Clients still need their own
+    ``kafka.extra`` keys (security_protocol, sasl_mechanism, sasl_plain_username,
+    sasl_plain_password, ssl_cafile = ``<tls_dir>/ca.pem``).
+    """
+
+    protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="SCRAM users, name → password; created when the broker's storage is "
+        "first formatted (JSON in STOPHACKING_BROKER__SECURITY__USERS)",
+    )
+    tls_dir: Path | None = Field(
+        default=None,
+        description="keystore, the CA certificate clients trust (ca.pem) and the broker's "
+        "generated secrets; default: <broker dir>/tls",
+    )
+    cert_valid_days: int = Field(default=365, ge=1, description="validity of the certificate")
+
+    @field_validator("users")
+    @classmethod
+    def _plain_user_names(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # The storage tool's --add-scram splits its argument on commas and brackets.
+        for name in users:
+            if not name or re.search(r'[,\[\]"=\s]', name):
+                raise ValueError(
+                    f"broker.security.users: user name {name!r} must be non-empty "
+                    'and hold no comma, bracket, quote, "=" or space'
+                )
+        return users
+
 
 class BrokerSettings(_Frozen):
     """The embedded KRaft broker (used when no cluster is reachable), or the embedded
@@ -98,6 +160,7 @@ class BrokerSettings(_Frozen):
     heap_mb: int = 512
     start_timeout_s: float = 90.0
     stop_timeout_s: float = 30.0
+    security: BrokerSecuritySettings = BrokerSecuritySettings()
 
 
 class SparkSettings(_Frozen):
@@ -258,6 +321,8 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         frozen=True,
         extra="ignore",
+        # An error names the setting, never its value: it may be a password.
+        hide_input_in_errors=True,
     )
 
     home: Path = Field(

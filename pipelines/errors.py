@@ -27,6 +27,11 @@ class BrokerUnavailable(StopHackingError):
     """No Kafka broker answers at the configured bootstrap servers."""
 
 
+class BrokerRefused(BrokerUnavailable):
+    """Something listens at the bootstrap servers but no Kafka session came about: the
+    client's security settings do not match the listener (or it is still starting)."""
+
+
 class BrokerStartError(StopHackingError):
     """The embedded broker did not start (port taken, crash, timeout)."""
 

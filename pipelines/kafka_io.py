@@ -6,6 +6,7 @@ them does not rebuild client settings and admin calls on its own.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipelines.config import KafkaSettings
-from pipelines.errors import BrokerUnavailable
+from pipelines.errors import BrokerRefused, BrokerUnavailable
+from pipelines.kafka_security import python_client_keys
 
 
 def client_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
@@ -25,9 +27,41 @@ def client_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
         "bootstrap_servers": kafka.bootstrap_servers.split(","),
         "request_timeout_ms": int(kafka.request_timeout_s * 1000),
     }
-    config.update(kafka.extra)
+    # Keys with a dot are the Java client's (for Spark, kafka_security.py): not ours.
+    config.update(python_client_keys(kafka.extra))
     config.update(overrides)
     return config
+
+
+SECURITY_KEYS_HINT = (
+    "kafka.extra: security_protocol, sasl_mechanism, sasl_plain_username, "
+    "sasl_plain_password, ssl_cafile"
+)
+
+
+def _listening(bootstrap_servers: str, timeout_s: float = 1.0) -> bool:
+    """True when a TCP connection to the first bootstrap server opens."""
+    host, _, port = bootstrap_servers.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def unreachable(kafka: KafkaSettings, exc: BaseException) -> BrokerUnavailable:
+    """The error for a client that could not bootstrap, telling "nothing listens" from
+    "refused": kafka-python reports a failed TLS handshake or SASL login only as a lost
+    connection, so a wrong password would otherwise read as a broker that is down."""
+    servers = kafka.bootstrap_servers
+    if _listening(servers):
+        return BrokerRefused(
+            f"Kafka at {servers} did not let this client in ({exc.__class__.__name__}): "
+            "something listens there, so the client's security settings do not match the "
+            f"broker's listener or its credentials are wrong (check {SECURITY_KEYS_HINT}), "
+            "or the broker is still starting"
+        )
+    return BrokerUnavailable(f"no Kafka broker answers at {servers} ({exc.__class__.__name__})")
 
 
 def _admin(kafka: KafkaSettings, timeout_s: float) -> KafkaAdminClient:
@@ -50,9 +84,7 @@ def list_topics(kafka: KafkaSettings, timeout_s: float = 5.0) -> list[str]:
     try:
         admin = _admin(kafka, timeout_s)
     except (KafkaError, OSError, ValueError) as exc:
-        raise BrokerUnavailable(
-            f"no Kafka broker answers at {kafka.bootstrap_servers} ({exc.__class__.__name__})"
-        ) from exc
+        raise unreachable(kafka, exc) from exc
     try:
         return sorted(t for t in admin.list_topics() if not t.startswith("__"))
     except (KafkaError, OSError) as exc:
@@ -158,9 +190,7 @@ def partition_end_offsets(
     try:
         consumer = KafkaConsumer(**client_config(kafka, enable_auto_commit=False))
     except (KafkaError, OSError, ValueError) as exc:
-        raise BrokerUnavailable(
-            f"no Kafka broker answers at {kafka.bootstrap_servers} ({exc.__class__.__name__})"
-        ) from exc
+        raise unreachable(kafka, exc) from exc
     try:
         partitions = [
             TopicPartition(topic, p)

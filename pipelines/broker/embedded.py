@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import kafka_io
+from pipelines.broker import security
 from pipelines.config import BrokerSettings, KafkaSettings, Settings, replace
 from pipelines.errors import BrokerStartError, BrokerUnavailable, ConfigError, MissingToolError
 from pipelines.maven import Artifact, resolve_jars
@@ -205,6 +206,7 @@ class EmbeddedBroker:
         self.dir = directory or settings.broker_dir
         self._process: subprocess.Popen[bytes] | None = None
         self.startup_s: float | None = None
+        self._tls: security.BrokerTls | None = None
 
     # -- files ---------------------------------------------------------------------
     @property
@@ -215,6 +217,15 @@ class EmbeddedBroker:
     def kafka_settings(self) -> KafkaSettings:
         """Client settings that point at this broker."""
         return replace(self.settings, {"kafka.bootstrap_servers": self.bootstrap_servers}).kafka
+
+    @property
+    def _own_kafka(self) -> KafkaSettings:
+        """Client settings as the broker's own user (security.py): readiness and status."""
+        if self._tls is None and security.is_secured(self.settings):
+            self._tls = security.prepare(self.settings, self._java())
+        return security.admin_kafka(
+            self.kafka_settings, self._tls, self.settings.broker.security.mechanism
+        )
 
     @property
     def log_file(self) -> Path:
@@ -247,6 +258,10 @@ class EmbeddedBroker:
             "        level: INFO\n"
             "      - name: org.apache.kafka\n"
             "        level: WARN\n"
+            # "Failed authentication with /127.0.0.1 (… invalid credentials …)": who
+            # the SASL_SSL listener refused, and why.
+            "      - name: org.apache.kafka.common.network.Selector\n"
+            "        level: INFO\n"
             "    Root:\n"
             "      level: WARN\n"
             "      AppenderRef:\n"
@@ -277,18 +292,24 @@ class EmbeddedBroker:
     # -- lifecycle -----------------------------------------------------------------
     def _format_storage(self, classpath: str, properties: Path, cluster_id: str | None) -> None:
         if (self.log_dirs / "meta.properties").is_file():
+            if self._tls is not None:
+                security.check_storage(self.log_dirs, self.settings.broker.security)
             return
         cid = cluster_id or new_cluster_id()
         # "--cluster-id=<cid>" in one argument: about 1 id in 64 starts with "-", which the
         # storage tool would read as an option after a separate "-t".
         done = subprocess.run(
             [self._java(), "-cp", classpath, "kafka.tools.StorageTool", "format",
-             f"--cluster-id={cid}", "-c", str(properties)],
+             f"--cluster-id={cid}", "-c", str(properties),
+             *(security.scram_arguments(self.settings.broker.security, self._tls)
+               if self._tls is not None else [])],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
             raise BrokerStartError(f"formatting broker storage in {self.log_dirs} failed:\n{tail}")
+        if self._tls is not None:
+            security.record_storage(self.log_dirs, self.settings.broker.security)
 
     def start(self) -> float:
         """Start the broker unless ours already runs; return the seconds until it answered.
@@ -300,7 +321,7 @@ class EmbeddedBroker:
         """
         if self._recorded_pid() is not None:
             self.startup_s = kafka_io.wait_until_ready(
-                self.kafka_settings, self.settings.broker.start_timeout_s
+                self._own_kafka, self.settings.broker.start_timeout_s
             )
             return self.startup_s
         started = time.monotonic()
@@ -342,7 +363,14 @@ class EmbeddedBroker:
         classpath = os.pathsep.join(str(p) for p in resolve_broker_jars(self.settings))
         self.dir.mkdir(parents=True, exist_ok=True)
         properties = self.dir / "server.properties"
-        properties.write_text(self._properties())
+        # SASL_SSL (security.py): the listener rewritten, TLS made; the file holds secrets.
+        self._tls = security.prepare(self.settings, java)
+        text = self._properties()
+        properties.touch(mode=0o600)
+        properties.chmod(0o600)
+        properties.write_text(
+            security.secure_properties(text, b.security, self._tls) if self._tls else text
+        )
         log4j = self.dir / "log4j2.yaml"
         log4j.write_text(self._log4j_config())
         self._format_storage(classpath, properties, cluster_id)
@@ -370,7 +398,7 @@ class EmbeddedBroker:
         alive = (lambda: process.poll() is None) if process is not None else None
         try:
             return kafka_io.wait_until_ready(
-                self.kafka_settings, self.settings.broker.start_timeout_s, alive=alive
+                self._own_kafka, self.settings.broker.start_timeout_s, alive=alive
             )
         except BrokerUnavailable as exc:
             self.stop()
@@ -440,7 +468,7 @@ class EmbeddedBroker:
     def status(self) -> BrokerStatus:
         pid = self._process.pid if self._process is not None else self._recorded_pid()
         try:
-            topics = kafka_io.list_topics(self.kafka_settings, timeout_s=3.0)
+            topics = kafka_io.list_topics(self._own_kafka, timeout_s=3.0)
             running = True
         except BrokerUnavailable:
             topics, running = [], False
@@ -660,6 +688,13 @@ def ensure_broker(settings: Settings) -> BrokerChoice:
             f"no Kafka broker answers at {settings.kafka.bootstrap_servers} "
             "(the embedded broker is only started for its own address "
             f"{embedded.bootstrap_servers})"
+        )
+    if embedded._recorded_pid() is not None and security.is_secured(settings):
+        # Ours runs, yet refused the clients' settings: their credentials, not the broker.
+        raise BrokerUnavailable(
+            f"the embedded broker at {embedded.bootstrap_servers} runs but refuses these "
+            "client settings: check kafka.extra (security_protocol, sasl_mechanism, "
+            "sasl_plain_username, sasl_plain_password, ssl_cafile)"
         )
     embedded.start()
     return BrokerChoice(embedded.kafka_settings, embedded, started_now=True)

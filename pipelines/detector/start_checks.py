@@ -22,7 +22,7 @@ from pipelines.config import KafkaSettings
 from pipelines.detector import preflight, transforms
 from pipelines.detector.layout import ALERTS_DIR, PAIRS_QUERY, DetectorTopics, complete_batches
 from pipelines.detector.models import DetectorModels, check_model_folders, load_models
-from pipelines.errors import BrokerUnavailable, ConfigError
+from pipelines.errors import BrokerRefused, BrokerUnavailable, ConfigError
 from pipelines.schema.columns import Stream
 
 BROKER_CHECK_TIMEOUT_S: Final = 5.0
@@ -139,6 +139,8 @@ class StartChecks:
         """Raises BrokerUnavailable (with what to do) when no broker answers in time."""
         try:
             kafka_io.list_topics(self.kafka, timeout_s=BROKER_CHECK_TIMEOUT_S)
+        except BrokerRefused:
+            raise  # a broker is there; it refuses this client: the message says why
         except BrokerUnavailable as exc:
             raise BrokerUnavailable(
                 f"no Kafka broker answers at {self.kafka.bootstrap_servers} within "

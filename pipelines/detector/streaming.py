@@ -37,6 +37,7 @@ from pyspark.sql.types import (
 
 from pipelines.config import Settings
 from pipelines.detector import transforms
+from pipelines.kafka_security import spark_kafka_options
 
 KAFKA_SOURCE_SCHEMA: Final = StructType(
     [
@@ -144,17 +145,11 @@ class StopNoiseFilter(logging.Filter):
 def kafka_options(settings: Settings) -> dict[str, str]:
     """Options of Spark's Kafka source/sink from the Kafka settings.
 
-    ``kafka.extra`` holds kafka-python keys (``security_protocol``); the Java client
-    spells them with dots (``security.protocol``), which is what Spark passes on.
+    ``kafka.extra`` holds kafka-python keys (``sasl_plain_password``, ``ssl_cafile``); the
+    Java client that Spark passes ``kafka.*`` options to spells them its own way
+    (``sasl.jaas.config``, a PEM truststore): :func:`spark_kafka_options` translates.
     """
-    options = {
-        "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
-        "kafka.fetch.max.wait.ms": str(SOURCE_FETCH_MAX_WAIT_MS),
-    }
-    for key, value in settings.kafka.extra.items():
-        if isinstance(value, str | int | float | bool):
-            options["kafka." + key.replace("_", ".")] = str(value)
-    return options
+    return spark_kafka_options(settings.kafka, {"fetch.max.wait.ms": str(SOURCE_FETCH_MAX_WAIT_MS)})
 
 
 @dataclass(frozen=True)

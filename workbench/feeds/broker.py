@@ -13,6 +13,7 @@ from pipelines.broker import EmbeddedBroker, ensure_broker
 from pipelines.config import Settings
 from pipelines.detector.layout import DetectorTopics
 from pipelines.errors import StopHackingError
+from pipelines.kafka_security import scrub, secret_values
 from workbench.feeds.worker import submit
 
 TOPIC_ROLES = {
@@ -51,6 +52,10 @@ class BrokerFeed(param.Parameterized):
         self.started_embedded = False
         self._pending_check: Future[None] | None = None
 
+    def _said(self, exc: Exception) -> str:
+        """An error's text for the page, any configured secret blanked out."""
+        return scrub(str(exc), secret_values(self.settings.kafka.extra))
+
     def own_topics(self) -> dict[str, str]:
         """The topics this workbench reads and writes, by what they carry."""
         names = DetectorTopics.from_settings(self.settings).names()
@@ -83,7 +88,7 @@ class BrokerFeed(param.Parameterized):
         except StopHackingError as exc:
             if self.busy:  # a broker being started does not answer yet: not an error
                 return
-            self.param.update(reachable=False, checked=True, topics=[], message=str(exc))
+            self.param.update(reachable=False, checked=True, topics=[], message=self._said(exc))
             return
         pid = self._embedded.status().pid if self.is_embedded_address else None
         self.param.update(
@@ -115,7 +120,7 @@ class BrokerFeed(param.Parameterized):
                     seconds = choice.embedded.startup_s if choice.embedded else None
                     self.message = f"Started the embedded Kafka broker in {seconds or 0:.1f} s"
             except StopHackingError as exc:
-                self.param.update(reachable=False, message=f"Kafka unavailable: {exc}")
+                self.param.update(reachable=False, message=f"Kafka unavailable: {self._said(exc)}")
             finally:
                 self.busy = False
         self.check()

@@ -35,19 +35,19 @@ TERM_GRACE_S = 5.0
 KILL_GRACE_S = 5.0
 STDERR_TAIL_LINES = 20
 ENV_REPLAY = "STOPHACKING_REPLAY"
+ENV_KAFKA_EXTRA = "STOPHACKING_KAFKA__EXTRA"
 
 
 def _cli(settings: Settings) -> list[str]:
-    """``python -m pipelines.cli`` with the workbench's Kafka address, client keys and
-    state folder as flags, so a child talks to the same cluster as the workbench."""
-    command = [
+    """``python -m pipelines.cli`` with the workbench's Kafka address and state folder as
+    flags, so a child talks to the same cluster as the workbench. Its client keys go in
+    the environment (:func:`producer_environment`): a password in argv is on every
+    ``ps`` listing."""
+    return [
         sys.executable, "-m", "pipelines.cli",
         "--bootstrap-servers", settings.kafka.bootstrap_servers,
         "--home", str(settings.home),
     ]  # fmt: skip
-    for key, value in settings.kafka.extra.items():
-        command += ["--kafka-option", f"{key}={json.dumps(value)}"]
-    return command
 
 
 def agent_command(settings: Settings, *, interval_s: float) -> list[str]:
@@ -92,13 +92,19 @@ def producer_command(
 
 
 def producer_environment(settings: Settings) -> dict[str, str]:
-    """The child's environment: ours, with the workbench's replay settings as JSON.
+    """The child's environment: ours, with the workbench's replay settings and Kafka
+    client keys (``kafka.extra``, credentials included) as JSON.
 
-    ``STOPHACKING_REPLAY__*`` variables are dropped so that they cannot override the
-    settings this workbench actually uses.
+    ``STOPHACKING_REPLAY__*`` and ``STOPHACKING_KAFKA__EXTRA__*`` variables are dropped
+    so that they cannot override the settings this workbench actually uses.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_REPLAY}__")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith((f"{ENV_REPLAY}__", f"{ENV_KAFKA_EXTRA}__"))
+    }
     env[ENV_REPLAY] = settings.replay.model_dump_json()
+    env[ENV_KAFKA_EXTRA] = json.dumps(settings.kafka.extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

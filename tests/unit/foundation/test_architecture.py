@@ -13,24 +13,25 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "config": {"errors"},
     "schema": set(),
-    "kafka_io": set(),
+    "kafka_security": set(),
+    "kafka_io": {"kafka_security"},
     "maven": set(),
     "signals": set(),
-    "broker": {"kafka_io", "maven"},
+    "broker": {"kafka_io", "kafka_security", "maven"},
     "spark": {"schema", "maven"},
     "data": {"schema"},
     "live": {"schema", "kafka_io"},
     "replay": {"schema", "data", "kafka_io", "signals"},
     "agent": {"schema", "kafka_io", "replay"},
     "training": {"schema", "data", "spark"},
-    "detector": {"schema", "data", "spark", "kafka_io", "live", "signals"},
+    "detector": {"schema", "data", "spark", "kafka_io", "kafka_security", "live", "signals"},
 }
 """Package → the packages of ours it may import besides the ground (docs/architecture.md).
 bench/, demo/ and cli.py sit on top and may import what lies below them."""
 TOP = {"bench", "demo", "cli"}
 NO_SPARK = {
-    "schema", "kafka_io", "maven", "signals", "broker", "data", "live", "replay", "agent",
-    "bench", "demo", "cli",
+    "schema", "kafka_security", "kafka_io", "maven", "signals", "broker", "data", "live",
+    "replay", "agent", "bench", "demo", "cli",
 }  # fmt: skip
 """Everything but spark/, detector/ and training/ stays free of pyspark."""
 
