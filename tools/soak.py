@@ -102,7 +102,7 @@ def _picture(samples: dict[str, list[tuple[float, float]]], path: Path, minutes:
     axes.set_title(f"Soak: the workbench's pipeline at the brief's cadence, {minutes:.0f} min")
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
-    axes.legend(loc="center right")
+    axes.legend(loc="upper left")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -122,12 +122,29 @@ def _table(verdicts: list[Any]) -> str:
     return "\n".join(rows)
 
 
+def _rereport(path: Path, out: Path) -> None:
+    """The verdict, table and picture again from the samples a soak saved."""
+    report = json.loads(path.read_text())
+    samples = {part: [(t, m) for t, m in points] for part, points in report["rss_mib"].items()}
+    verdicts = levelling(samples)
+    report["verdict"] = [v.__dict__ for v in verdicts]
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    _picture(samples, out / "images" / "soak-memory.png", report["duration_s"] / 60)
+    print(_table(verdicts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds of pipeline")
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument(
+        "--report", type=Path, help="only recompute the verdict and picture of a soak.json"
+    )
     args = parser.parse_args()
+    if args.report is not None:
+        _rereport(args.report, args.out)
+        return
 
     settings = load_settings()
     home = Path(tempfile.mkdtemp(prefix="soak-"))

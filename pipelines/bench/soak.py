@@ -62,7 +62,7 @@ class Levelling:
         part: the part's name (:data:`PARTS`).
         start_mib: median RSS over the first quarter of the samples after warm-up.
         end_mib: median RSS over the last quarter.
-        peak_mib: the highest sample.
+        peak_mib: the highest sample (after :func:`despiked`).
         slope_mib_per_30_min: least-squares trend of the second half, in MiB per 30 min.
         levels_off: the trend is below both bounds (:data:`MAX_GROWTH_PER_30_MIN` of the
             end level and :data:`MIN_GROWTH_MIB_PER_30_MIN`), or not rising at all.
@@ -84,10 +84,25 @@ def _median(values: Sequence[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def despiked(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each sample replaced by the median of it and its two neighbours.
+
+    A single sample can count a process twice: a JVM's child between its fork and its
+    exec carries the JVM's command line and shares its pages (the soak saw the detector
+    JVM at 3,353 MiB for one sample between two of 1,677). One such sample must not
+    make a trend; a rise that lasts two samples or more stays.
+    """
+    if len(points) < 3:
+        return list(points)
+    values = [mib for _, mib in points]
+    middle = [(points[i][0], _median(values[i - 1 : i + 2])) for i in range(1, len(points) - 1)]
+    return [points[0], *middle, points[-1]]
+
+
 def levelling(
     samples: Mapping[str, Sequence[tuple[float, float]]], *, warm_up_s: float = 120.0
 ) -> list[Levelling]:
-    """Per part, whether its memory levelled off.
+    """Per part, whether its memory levelled off (over :func:`despiked` samples).
 
     Args:
         samples: part → (seconds since the pipeline started, RSS in MiB) at each sample;
@@ -102,7 +117,7 @@ def levelling(
     order = {name: index for index, name in enumerate(PARTS)}
     result: list[Levelling] = []
     for part in sorted(samples, key=lambda name: (order.get(name, len(order)), name)):
-        points = [(t, mib) for t, mib in samples[part] if t >= warm_up_s and mib > 0]
+        points = despiked([(t, mib) for t, mib in samples[part] if t >= warm_up_s and mib > 0])
         if len(points) < 4:
             continue
         quarter = max(1, len(points) // 4)

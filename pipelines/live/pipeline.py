@@ -405,7 +405,8 @@ def wide_overlay(
             colour = "#9ca3af" if machine is None else machine_colour(machine)
             curve = curve.opts(color=colour, framewise=True, backend="bokeh")
         curves[slot] = curve
-    overlay = hv.NdOverlay(curves, kdims=[hv.Dimension("slot")])
+    # Legend heading "machine": each slot's entry is named after its machine (hook below).
+    overlay = hv.NdOverlay(curves, kdims=[hv.Dimension("slot", label="machine")])
     overlay = style_overlay(overlay, window_s=window_s, title=title)
     if "bokeh" in hv.Store.renderers:
         overlay = overlay.opts(legend_labels={}, hooks=[_name_slots], backend="bokeh")

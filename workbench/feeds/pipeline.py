@@ -99,9 +99,12 @@ class PipelineFeed(param.Parameterized):
             # start (from its checkpoints afterwards), so it misses none of the records
             # the producers sent meanwhile. The producers and live views need not wait.
             self.detection.start()
+            # An event, not a state: the detector's state (starting, running, …) is the
+            # Detector line of the status below, which follows it; a "starting" here
+            # read as stale once the detector ran.
             self.message = (
-                "Pipeline started: broker, producers and live consumers; "
-                "the detector is starting (Detection tab)."
+                "Pipeline started: broker, producers, live consumers and the detector "
+                "(its state: the Detector line below)."
             )
             return True
         finally:

@@ -66,3 +66,10 @@ def test_warm_up_gaps_and_short_series_are_left_out_and_parts_keep_their_order()
     )
     assert [r.part for r in results] == ["panel server", "producers"]
     assert results[1].start_mib == 50.0
+
+
+def test_one_sample_that_counted_a_forked_child_twice_makes_no_trend() -> None:
+    values = [1676.0] * 50 + [3353.0] + [1677.0] * 9  # a fork between two samples
+    [result] = levelling({"detector JVM": _series(values)})
+    assert result.levels_off and result.peak_mib == 1677.0
+    assert abs(result.slope_mib_per_30_min) < 5.0  # the real 1 MiB step remains
