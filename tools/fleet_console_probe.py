@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.config import load_settings  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS, TITLES_JS  # noqa: E402
 
 
 def main() -> None:
@@ -131,10 +131,7 @@ def main() -> None:
                     before = time.monotonic()
                     page.locator(".bk-tab", has_text=tab).first.click(force=True)
                     page.wait_for_function(
-                        "(prefix) => { for (const d of Bokeh.documents) for (const m of "
-                        "d._all_models.values()) { const t = m.title; const x = t == null ? '' "
-                        ": String(t.text ?? t); if (x.startsWith(prefix)) return true; } "
-                        "return false; }",
+                        f"(prefix) => ({TITLES_JS})(prefix).length > 0",
                         arg=f"{tab} records per machine",
                         timeout=120_000,
                     )

@@ -41,7 +41,7 @@ from pipelines.bench.probes import UsageSampler, children_of  # noqa: E402
 from pipelines.bench.soak import PARTS, levelling, part_of  # noqa: E402
 from pipelines.config import load_settings  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS, TITLES_JS  # noqa: E402
 
 MIB = 2**20
 STATUS = re.compile(r"(Process|Memory) live view: ([a-z]+), ([\d,]+)")
@@ -200,10 +200,7 @@ def main() -> None:
                 before = time.monotonic()
                 page.locator(".bk-tab", has_text=tab).first.click(force=True)
                 page.wait_for_function(
-                    "(prefix) => { for (const d of Bokeh.documents) for (const m of "
-                    "d._all_models.values()) { const t = m.title; const x = t == null ? '' "
-                    ": String(t.text ?? t); if (x.startsWith(prefix)) return true; } "
-                    "return false; }",
+                    f"(prefix) => ({TITLES_JS})(prefix).length > 0",
                     arg=f"{tab} records per machine",
                     timeout=120_000,
                 )

@@ -22,7 +22,7 @@ import pytest
 
 from pipelines.config import Settings
 from tests.conftest import free_port
-from tests.e2e.conftest import PLOTS_JS, charts_show_data, keep_on_this_machine
+from tests.e2e.conftest import PLOTS_JS, TITLES_JS, charts_show_data, keep_on_this_machine
 from tests.e2e.workbench_server import served_workbench
 
 
@@ -237,16 +237,6 @@ PICK_JS = """(machines) => {
 }"""
 
 
-TITLES_JS = """(prefix) => {
-  // Titles of the page's plots that start with prefix.
-  const found = [];
-  for (const doc of Bokeh.documents) for (const model of doc._all_models.values()) {
-    const t = model.title;
-    const text = t === null || t === undefined ? "" : String(t.text ?? t);
-    if (model.x_range !== undefined && text.startsWith(prefix)) found.push(text);
-  }
-  return found;
-}"""
 HEAT_END_JS = """() => {
   // The end of the heat map's x range: it moves on with each new sample drawn.
   for (const doc of Bokeh.documents) for (const model of doc._all_models.values()) {
@@ -384,13 +374,6 @@ OFFERED_JS = """(machines) => {
       if (model.type === "MultiChoice" && machines.every((m) => model.options.includes(m)))
         return true;
   return false;
-}"""
-TITLES_JS = """(prefix) => {
-  const titles = [];
-  for (const doc of Bokeh.documents)
-    for (const model of doc._all_models.values())
-      if (model.type === "Title" && String(model.text).startsWith(prefix)) titles.push(model.text);
-  return titles;
 }"""
 
 

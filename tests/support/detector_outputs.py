@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.detector import transforms
+from pipelines.detector.layout import CLEANED_DIR, PAIRS_DIR, SCORED_DIR
 from pipelines.detector.transforms import WINDOW_START
-from pipelines.schema.columns import STREAMS, Stream
+from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMS, Stream
 
 
 def same_rows(left: DataFrame, right: DataFrame) -> None:
@@ -66,3 +68,59 @@ def kafka_places(df: DataFrame | None) -> list[tuple[int, int]]:
         return []
     rows = df.select("offset", transforms.RECORD_INDEX).collect()
     return sorted((r["offset"], r[transforms.RECORD_INDEX]) for r in rows)
+
+
+def scored_outputs(spark: SparkSession, detector: Any) -> dict[Stream, DataFrame]:
+    """Each stream's scored parquet of a running or stopped ``Detector`` (no batch column)."""
+    return {
+        s: spark.read.parquet(str(detector.output_path(SCORED_DIR[s]))).drop("batch")
+        for s in STREAMS
+    }
+
+
+def check_sent_exactly_once(
+    spark: SparkSession, detector: Any, stream: Stream, topic_rows: Iterable[Any], acked: int
+) -> dict[str, int]:
+    """Assert every record identity on the source topic is in the cleaned and the scored
+    parquet exactly once, and that the topic holds each acknowledged record once.
+
+    Args:
+        topic_rows: ``(offset, record_index, record)`` of the stream's source topic.
+        acked: records the producer had acknowledged.
+
+    Returns:
+        Records in, and per output folder out, lost and duplicated (the reliability table).
+    """
+    produced = [
+        (r["run_id"], int(r["machine"]), int(r["pass"]), int(r["sequence"]))
+        for _, _, r in topic_rows
+    ]
+    assert len(produced) == len(set(produced)), "a record reached the topic twice"
+    assert len(produced) == acked
+    figures: dict[str, int] = {"in": len(produced)}
+    for folder in (CLEANED_DIR[stream], SCORED_DIR[stream]):
+        rows = spark.read.parquet(str(detector.output_path(folder)))
+        found = Counter(
+            (r["run_id"], r["machine"], r["pass"], r["sequence"])
+            for r in rows.select(*IDENTITY_COLUMNS).collect()
+        )
+        figures[f"{folder} out"] = sum(found.values())
+        figures[f"{folder} lost"] = len(set(produced) - set(found))
+        figures[f"{folder} duplicated"] = sum(n - 1 for n in found.values())
+        assert sorted(found.elements()) == sorted(produced), folder
+    return figures
+
+
+def check_pairs_and_alerts(
+    spark: SparkSession, detector: Any, kafka: Any, alerts_topic: str
+) -> None:
+    """Assert the 7b pairs equal their batch recomputation over the scored parquet (none
+    missing, none repeated) and the alerts topic one alert per recomputed key."""
+    scored = scored_outputs(spark, detector)
+    pairs = spark.read.parquet(str(detector.output_path(PAIRS_DIR)))
+    streamed = pairs.drop(transforms.PAIRED_AT, "batch")
+    batch = transforms.attack_pairs(scored["process"], scored["memory"]).drop(transforms.PAIRED_AT)
+    assert streamed.count() > 0
+    same_rows(streamed, batch)
+    alerts = topic_values(spark, kafka.bootstrap_servers, alerts_topic)
+    check_one_alert_per_recomputed_key(alerts, scored)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from pipelines import kafka_io
 from pipelines.broker import EmbeddedBroker
@@ -31,14 +30,16 @@ from pipelines.config import Settings
 from pipelines.detector import transforms
 from pipelines.detector.health import BatchStatus
 from pipelines.detector.job import Detector
-from pipelines.detector.layout import CLEANED_DIR, PAIRS_DIR, SCORED_DIR, DetectorTopics
+from pipelines.detector.layout import DetectorTopics
 from pipelines.replay.kafka_producer import Replayer
 from pipelines.replay.report import ReplayReport
-from pipelines.schema.columns import IDENTITY_COLUMNS, STREAMS, Stream
+from pipelines.schema.columns import STREAMS, Stream
 from tests.support.detector import wait_until
 from tests.support.detector_outputs import (
-    check_one_alert_per_recomputed_key,
+    check_pairs_and_alerts,
+    check_sent_exactly_once,
     same_rows,
+    scored_outputs,
     topic_values,
 )
 
@@ -164,13 +165,6 @@ def outage(
         detector.stop()
 
 
-def _scored(spark: SparkSession, outage: Outage) -> dict[Stream, DataFrame]:
-    return {
-        s: spark.read.parquet(str(outage.detector.output_path(SCORED_DIR[s]))).drop("batch")
-        for s in STREAMS
-    }
-
-
 def test_the_detector_neither_fails_nor_restarts_a_query_during_the_outage(
     outage: Outage,
 ) -> None:
@@ -195,41 +189,22 @@ def test_the_producers_sent_every_record_once_across_the_outage(outage: Outage) 
 def test_every_record_sent_is_cleaned_and_scored_exactly_once(
     outage: Outage, spark: SparkSession, stream: Stream, topic_records: Callable[..., Any]
 ) -> None:
-    produced = [
-        (r["run_id"], int(r["machine"]), int(r["pass"]), int(r["sequence"]))
-        for _, _, r in topic_records(outage.settings.kafka, outage.topics.source(stream))
-    ]
-    assert len(produced) == len(set(produced)), "a record reached the topic twice"
-    assert len(produced) == outage.reports[stream].total_acked
-    figures: dict[str, int] = {"in": len(produced)}
-    for folder in (CLEANED_DIR[stream], SCORED_DIR[stream]):
-        rows = spark.read.parquet(str(outage.detector.output_path(folder)))
-        found = Counter(
-            (r["run_id"], r["machine"], r["pass"], r["sequence"])
-            for r in rows.select(*IDENTITY_COLUMNS).collect()
-        )
-        figures[f"{folder} out"] = sum(found.values())
-        figures[f"{folder} lost"] = len(set(produced) - set(found))
-        figures[f"{folder} duplicated"] = sum(n - 1 for n in found.values())
-        assert sorted(found.elements()) == sorted(produced), folder
+    figures = check_sent_exactly_once(
+        spark, outage.detector, stream,
+        topic_records(outage.settings.kafka, outage.topics.source(stream)),
+        outage.reports[stream].total_acked,
+    )  # fmt: skip
     print(f"\n{stream} records through the outage: {figures}")
 
 
 def test_attack_counts_equal_a_batch_recomputation(outage: Outage, spark: SparkSession) -> None:
     table = spark.table(COUNTS_TABLE)
     assert table.count() > 0
-    same_rows(table, transforms.attack_counts(_scored(spark, outage)))
+    same_rows(table, transforms.attack_counts(scored_outputs(spark, outage.detector)))
 
 
 def test_pairs_and_alerts_equal_a_batch_recomputation(outage: Outage, spark: SparkSession) -> None:
-    scored = _scored(spark, outage)
-    pairs = spark.read.parquet(str(outage.detector.output_path(PAIRS_DIR)))
-    streamed = pairs.drop(transforms.PAIRED_AT, "batch")
-    batch = transforms.attack_pairs(scored["process"], scored["memory"]).drop(transforms.PAIRED_AT)
-    assert streamed.count() > 0
-    same_rows(streamed, batch)
-    alerts = topic_values(spark, outage.settings.kafka.bootstrap_servers, outage.topics.alerts)
-    check_one_alert_per_recomputed_key(alerts, scored)
+    check_pairs_and_alerts(spark, outage.detector, outage.settings.kafka, outage.topics.alerts)
 
 
 def _health(spark: SparkSession, outage: Outage) -> list[dict[str, Any]]:

@@ -365,7 +365,9 @@ def killed_run(
         if isinstance(points[0].inside, AttacksPublished):
             points[0].inside.close()
             if landed[points[0].name] and points[0].caught is not None:
-                crashed_stream = "process" if "process" in points[0].caught[0].name else "memory"
+                crashed_stream = next(
+                    s for s in STREAMS if INGEST_QUERY[s] == points[0].caught[0].name
+                )
         ends_at_kill = _ends(broker_settings, topics)
         first_returncode = killed.wait(timeout=EXIT_TIMEOUT_S)
         wait_until(lambda: not live_group_members(killed.pid), 30, "the killed group is gone")
