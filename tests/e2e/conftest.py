@@ -87,14 +87,12 @@ PLOTS_JS = """(prefix) => {
 }"""
 TITLES_JS = """(prefix) => {
   // Titles of the page's plots that start with prefix (Bokeh draws titles on its
-  // canvas, so they are read from the document's models, not the DOM).
-  const found = [];
-  for (const doc of Bokeh.documents) for (const model of doc._all_models.values()) {
-    const t = model.title;
-    const text = t === null || t === undefined ? "" : String(t.text ?? t);
-    if (model.x_range !== undefined && text.startsWith(prefix)) found.push(text);
-  }
-  return found;
+  // canvas, so they are read from the document's Title models, not the DOM).
+  const titles = [];
+  for (const doc of Bokeh.documents)
+    for (const model of doc._all_models.values())
+      if (model.type === "Title" && String(model.text).startsWith(prefix)) titles.push(model.text);
+  return titles;
 }"""
 DRAWN_AFTER_MS = 1_600_000_000_000
 """2020-09: an x axis starting later shows real data (a placeholder's axis starts at 0)."""
