@@ -14,8 +14,8 @@ everything that needs a finished micro-batch's progress:
   ``machine|stream|window_start``). 7a is aggregated once; its memory sink and the topic
   show the same values.
 
-- **broker contact**: when no event has arrived for :data:`BROKER_PROBE_S` (the queries
-  wait while the broker is away, so no batch ends), the thread asks the broker for the
+- **broker contact**: when the broker has not answered for :data:`BROKER_PROBE_S` (the
+  ingest queries wait while it is away, so no batch asks for its lag), the thread asks it for the
   source topics' end offsets. A failed request (or lag read) starts an outage, logged
   once; the first answered one ends it, logged with its length, and each stream's next
   health record carries it as ``broker_away_s`` (:class:`~pipelines.detector.health.BrokerContact`).
@@ -57,8 +57,10 @@ than this many window lengths before the 7a watermark; older windows are final i
 practice (only a record later than the slower stream's watermark by minutes could
 change them, and such a record reaches the memory sink only)."""
 BROKER_PROBE_S: Final = 5.0
-"""With no event for this long, the monitor asks the broker whether it answers. Events
-arrive every trigger while records flow; a probe costs one list-offsets request."""
+"""When the broker has not answered one of the monitor's requests for this long (no
+ingest batch asked for its lag), the monitor asks it whether it answers. Other queries'
+progress events keep arriving during an outage, so the probe is timed by the last
+answer, not by a quiet inbox. A probe costs one list-offsets request."""
 STOP: Final = object()
 
 
@@ -183,6 +185,7 @@ class DetectorMonitor:
         self._thread: threading.Thread | None = None
         self._sessions: list[SparkSession] = []
         self.contact = BrokerContact(tuple(INGEST_QUERY))
+        self._checked_at = time.monotonic()
 
     # -- called from other threads --------------------------------------------------
     def start(self, sessions: list[SparkSession] | None = None) -> None:
@@ -240,10 +243,13 @@ class DetectorMonitor:
     def _run(self) -> None:
         try:
             while True:
-                try:
-                    kind, item = self.inbox.get(timeout=BROKER_PROBE_S)
-                except queue.Empty:
+                quiet_s = time.monotonic() - self._checked_at
+                if quiet_s >= BROKER_PROBE_S:
                     self._probe()
+                    continue
+                try:
+                    kind, item = self.inbox.get(timeout=BROKER_PROBE_S - quiet_s)
+                except queue.Empty:
                     continue
                 if kind is STOP:
                     break
@@ -321,8 +327,11 @@ class DetectorMonitor:
         try:
             if self._consumer is None:
                 self._consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
+            # A short bound: a request still waiting when the broker comes back would
+            # succeed then and hide the outage.
             self._consumer.end_offsets(
-                [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY]
+                [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY],
+                timeout_ms=int(BROKER_PROBE_S * 1000),
             )
         except Exception:  # the broker is away (or the client could not be made)
             self._close_consumer()
@@ -331,6 +340,7 @@ class DetectorMonitor:
         self._broker_answered()
 
     def _broker_failed(self, asked_at: float) -> None:
+        self._checked_at = time.monotonic()  # the next probe one period after this one
         # The outage counts from when the failed request was made, not from its timeout.
         if self.contact.failed(asked_at):
             log.warning(
@@ -340,6 +350,7 @@ class DetectorMonitor:
             )
 
     def _broker_answered(self) -> None:
+        self._checked_at = time.monotonic()
         away_s = self.contact.answered(time.time())
         if away_s is not None:
             log.warning(
