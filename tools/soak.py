@@ -204,6 +204,11 @@ def main() -> None:
                     arg=f"{tab} records per machine",
                     timeout=120_000,
                 )
+                # Drawn when the server has handled the switch (dynamic tabs: until then the
+                # page may still hold the tab's detached models).
+                page.locator("text=Machines drawn as curves >> visible=true").first.wait_for(
+                    timeout=120_000
+                )
                 switch_s = time.monotonic() - before
                 # Panel renders into shadow roots: locators pierce them, inner_text does not.
                 text = " ".join(
