@@ -74,3 +74,13 @@ def test_installed_versions_match_the_pins() -> None:
         if installed != match["version"]:
             mismatched[match["name"]] = (match["version"], installed)
     assert not mismatched, f"pinned vs installed: {mismatched}"
+
+
+def test_kafka_python_checksums_record_batches_in_c() -> None:
+    """Every produced and fetched batch is CRC-32C checked; kafka-python falls back on a
+    pure-Python CRC without the crc32c package (most of a fleet producer's CPU)."""
+    import crc32c
+    from kafka.record import util
+
+    assert util.calc_crc32c.__defaults__ == (crc32c.crc32c,)
+    assert util.calc_crc32c(memoryview(b"123456789")) == 0xE3069283  # the CRC-32C check value
