@@ -80,7 +80,13 @@ def build_spark_session(
         "spark.driver.memory": spark_settings.driver_memory,
         "spark.sql.streaming.checkpointLocation": str(checkpoints),
         "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(settings.home),
+        # The parallel collector: no concurrent marking threads competing with the
+        # tasks for two cores (fleet bench, 500 hosts, same machine, two runs each:
+        # ingest batches every 7.1 s instead of 10.1 s, send → scored p95 15–17 s
+        # instead of 18–24 s). In local mode the driver JVM runs the tasks too.
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={settings.home} -XX:+UseParallelGC"
+        ),
         # Local mode: keep the driver quiet about the loopback address.
         "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "spark.sql.adaptive.enabled": "false",
