@@ -7,6 +7,7 @@ No Spark or Kafka here: :class:`BatchStatus` is what one ingest micro-batch did,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,8 @@ class BrokerContact:
     def __init__(self, streams: tuple[str, ...]) -> None:
         self.away_since: float | None = None
         self._unreported: dict[str, float] = dict.fromkeys(streams, 0.0)
+        # The monitor's thread (lag reads) and its prober's thread both report.
+        self._lock = threading.Lock()
 
     @property
     def away(self) -> bool:
@@ -117,23 +120,26 @@ class BrokerContact:
 
     def failed(self, at: float) -> bool:
         """Note a failed request at unix time ``at``; True when an outage begins."""
-        if self.away_since is not None:
-            return False
-        self.away_since = at
-        return True
+        with self._lock:
+            if self.away_since is not None:
+                return False
+            self.away_since = at
+            return True
 
     def answered(self, at: float) -> float | None:
         """Note an answered request; the outage's seconds when one just ended, else None."""
-        since, self.away_since = self.away_since, None
-        if since is None:
-            return None
-        away_s = max(0.0, at - since)
-        for stream in self._unreported:
-            self._unreported[stream] += away_s
-        return away_s
+        with self._lock:
+            since, self.away_since = self.away_since, None
+            if since is None:
+                return None
+            away_s = max(0.0, at - since)
+            for stream in self._unreported:
+                self._unreported[stream] += away_s
+            return away_s
 
     def take(self, stream: str) -> float:
         """Seconds of outage not yet reported in ``stream``'s health records (then 0)."""
-        away_s = self._unreported.get(stream, 0.0)
-        self._unreported[stream] = 0.0
-        return away_s
+        with self._lock:
+            away_s = self._unreported.get(stream, 0.0)
+            self._unreported[stream] = 0.0
+            return away_s

@@ -15,10 +15,11 @@ everything that needs a finished micro-batch's progress:
   show the same values.
 
 - **broker contact**: when the broker has not answered for :data:`BROKER_PROBE_S` (the
-  ingest queries wait while it is away, so no batch asks for its lag), the thread asks it for the
-  source topics' end offsets. A failed request (or lag read) starts an outage, logged
-  once; the first answered one ends it, logged with its length, and each stream's next
-  health record carries it as ``broker_away_s`` (:class:`~pipelines.detector.health.BrokerContact`).
+  ingest queries wait while it is away, so no batch asks for its lag), a thread of its
+  own asks it for the source topics' end offsets. A failed request (or lag read) starts
+  an outage, logged once; the first answered one ends it, logged with its length, and
+  each stream's next health record carries it as ``broker_away_s``
+  (:class:`~pipelines.detector.health.BrokerContact`).
 
 A Kafka failure here is logged and never stops the detector: health and the
 window-counts topic are best effort (the memory sink and the parquet outputs are not).
@@ -26,6 +27,7 @@ window-counts topic are best effort (the memory sink and the parquet outputs are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -186,6 +188,8 @@ class DetectorMonitor:
         self._sessions: list[SparkSession] = []
         self.contact = BrokerContact(tuple(INGEST_QUERY))
         self._checked_at = time.monotonic()
+        self._prober: threading.Thread | None = None
+        self._probe_stop = threading.Event()
 
     # -- called from other threads --------------------------------------------------
     def start(self, sessions: list[SparkSession] | None = None) -> None:
@@ -200,6 +204,11 @@ class DetectorMonitor:
             session.streams.addListener(self.listener)
         self._thread = threading.Thread(target=self._run, name="detector-monitor", daemon=True)
         self._thread.start()
+        self._probe_stop.clear()
+        self._prober = threading.Thread(
+            target=self._probe_loop, name="detector-broker-probe", daemon=True
+        )
+        self._prober.start()
 
     def add_figures(self, figures: IngestFigures) -> None:
         """Hand over an ingest batch's figures (from its handler, before its progress)."""
@@ -213,6 +222,10 @@ class DetectorMonitor:
             except Exception:  # the JVM may be gone already (SIGTERM reached it)
                 log.debug("could not remove the progress listener", exc_info=True)
         self._sessions = []
+        self._probe_stop.set()
+        prober, self._prober = self._prober, None
+        if prober is not None:
+            prober.join(timeout_s)
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -243,14 +256,7 @@ class DetectorMonitor:
     def _run(self) -> None:
         try:
             while True:
-                quiet_s = time.monotonic() - self._checked_at
-                if quiet_s >= BROKER_PROBE_S:
-                    self._probe()
-                    continue
-                try:
-                    kind, item = self.inbox.get(timeout=BROKER_PROBE_S - quiet_s)
-                except queue.Empty:
-                    continue
+                kind, item = self.inbox.get()
                 if kind is STOP:
                     break
                 try:
@@ -321,23 +327,42 @@ class DetectorMonitor:
         self._broker_answered()
         return sum(max(0, int(ends[tp]) - read[(tp.topic, tp.partition)]) for tp in partitions)
 
-    def _probe(self) -> None:
-        """Ask the broker for the source topics' end offsets (is it there?)."""
-        asked_at = time.time()
+    def _probe_loop(self) -> None:
+        """The prober's thread: ask the broker whether it answers when it has not answered
+        for :data:`BROKER_PROBE_S`, with a consumer of its own (kafka-python clients are
+        not shared between threads). A thread of its own, because the monitor's thread
+        can wait through an outage too: its read of the 7a memory sink is a Spark job,
+        and both task slots may be held by ingest tasks waiting for the broker."""
+        consumer: KafkaConsumer | None = None
         try:
-            if self._consumer is None:
-                self._consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
-            # A short bound: a request still waiting when the broker comes back would
-            # succeed then and hide the outage.
-            self._consumer.end_offsets(
-                [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY],
-                timeout_ms=int(BROKER_PROBE_S * 1000),
-            )
-        except Exception:  # the broker is away (or the client could not be made)
-            self._close_consumer()
-            self._broker_failed(asked_at)
-            return
-        self._broker_answered()
+            while not self._probe_stop.wait(self._seconds_to_next_probe()):
+                if self._seconds_to_next_probe() > 0:  # a lag read heard from the broker
+                    continue
+                asked_at = time.time()
+                try:
+                    if consumer is None:
+                        consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
+                    # A short bound: a request still waiting when the broker comes back
+                    # would succeed then and hide the outage.
+                    consumer.end_offsets(
+                        [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY],
+                        timeout_ms=int(BROKER_PROBE_S * 1000),
+                    )
+                except Exception:  # the broker is away (or the client could not be made)
+                    if consumer is not None:
+                        with contextlib.suppress(Exception):
+                            consumer.close()
+                    consumer = None
+                    self._broker_failed(asked_at)
+                    continue
+                self._broker_answered()
+        finally:
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    consumer.close()
+
+    def _seconds_to_next_probe(self) -> float:
+        return max(0.0, BROKER_PROBE_S - (time.monotonic() - self._checked_at))
 
     def _broker_failed(self, asked_at: float) -> None:
         self._checked_at = time.monotonic()  # the next probe one period after this one
