@@ -38,7 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.config import load_settings  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS, TITLES_JS  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LIVE_TAB_DRAWN,
+    PLOTS_JS,
+    TITLES_JS,
+)
 
 
 def main() -> None:
@@ -135,11 +141,7 @@ def main() -> None:
                         arg=f"{tab} records per machine",
                         timeout=120_000,
                     )
-                    # Drawn when the server has handled the switch (dynamic tabs: until then the
-                    # page may still hold the tab's detached models).
-                    page.locator("text=Machines drawn as curves >> visible=true").first.wait_for(
-                        timeout=120_000
-                    )
+                    page.locator(LIVE_TAB_DRAWN).first.wait_for(timeout=120_000)
                     switches.append(time.monotonic() - before)
                 time.sleep(1.0)
             seconds = time.monotonic() - start

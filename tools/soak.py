@@ -41,7 +41,13 @@ from pipelines.bench.probes import UsageSampler, children_of  # noqa: E402
 from pipelines.bench.soak import PARTS, levelling, part_of  # noqa: E402
 from pipelines.config import load_settings  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PLOTS_JS, TITLES_JS  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LIVE_TAB_DRAWN,
+    PLOTS_JS,
+    TITLES_JS,
+)
 
 MIB = 2**20
 STATUS = re.compile(r"(Process|Memory) live view: ([a-z]+), ([\d,]+)")
@@ -204,11 +210,7 @@ def main() -> None:
                     arg=f"{tab} records per machine",
                     timeout=120_000,
                 )
-                # Drawn when the server has handled the switch (dynamic tabs: until then the
-                # page may still hold the tab's detached models).
-                page.locator("text=Machines drawn as curves >> visible=true").first.wait_for(
-                    timeout=120_000
-                )
+                page.locator(LIVE_TAB_DRAWN).first.wait_for(timeout=120_000)
                 switch_s = time.monotonic() - before
                 # Panel renders into shadow roots: locators pierce them, inner_text does not.
                 text = " ".join(

@@ -94,6 +94,10 @@ TITLES_JS = """(prefix) => {
       if (model.type === "Title" && String(model.text).startsWith(prefix)) titles.push(model.text);
   return titles;
 }"""
+LIVE_TAB_DRAWN = "text=Machines drawn as curves >> visible=true"
+"""A live tab's machine picker, visible once the server has handled a switch to the tab
+(dynamic tabs: until then the page may still hold the tab's detached models, which the
+server no longer syncs, so a pick made there is lost)."""
 DRAWN_AFTER_MS = 1_600_000_000_000
 """2020-09: an x axis starting later shows real data (a placeholder's axis starts at 0)."""
 WAITING_LABEL = "waiting for data"

@@ -22,7 +22,13 @@ import pytest
 
 from pipelines.config import Settings
 from tests.conftest import free_port
-from tests.e2e.conftest import PLOTS_JS, TITLES_JS, charts_show_data, keep_on_this_machine
+from tests.e2e.conftest import (
+    LIVE_TAB_DRAWN,
+    PLOTS_JS,
+    TITLES_JS,
+    charts_show_data,
+    keep_on_this_machine,
+)
 from tests.e2e.workbench_server import served_workbench
 
 
@@ -292,11 +298,7 @@ def test_a_fleet_of_500_shows_its_busiest_machines_as_curves_and_every_machine_i
             )
             before = time.monotonic()
             page.locator(".bk-tab", has_text="Process").first.click()
-            # Drawn again when the server has handled the switch (dynamic tabs: until then
-            # the page holds the tab's detached models, which the server no longer syncs).
-            page.get_by_text("Machines drawn as curves").first.wait_for(
-                state="visible", timeout=120_000
-            )
+            page.locator(LIVE_TAB_DRAWN).first.wait_for(timeout=120_000)
             page.wait_for_function(
                 f"() => ({PLOTS_JS})('Process records per machine (the 8 busiest')"
                 ".some((p) => p.labels.length === 8)",
