@@ -106,10 +106,15 @@ class BrokerContact:
     the seconds of the outage that ended (:meth:`take`). The outage is counted from the
     first failed request to the first answered one, so it is a lower bound: the broker
     may have gone a probe period earlier.
+
+    A request made before the broker's last answer that fails after it (a client that
+    began to connect during the outage and gave up once the broker was back) tells
+    nothing new and begins no outage.
     """
 
     def __init__(self, streams: tuple[str, ...]) -> None:
         self.away_since: float | None = None
+        self.answered_at: float | None = None
         self._unreported: dict[str, float] = dict.fromkeys(streams, 0.0)
         # The monitor's thread (lag reads) and its prober's thread both report.
         self._lock = threading.Lock()
@@ -119,16 +124,19 @@ class BrokerContact:
         return self.away_since is not None
 
     def failed(self, at: float) -> bool:
-        """Note a failed request at unix time ``at``; True when an outage begins."""
+        """Note a failed request made at unix time ``at``; True when an outage begins."""
         with self._lock:
             if self.away_since is not None:
                 return False
+            if self.answered_at is not None and at < self.answered_at:
+                return False  # asked before the last answer: stale
             self.away_since = at
             return True
 
     def answered(self, at: float) -> float | None:
         """Note an answered request; the outage's seconds when one just ended, else None."""
         with self._lock:
+            self.answered_at = at if self.answered_at is None else max(self.answered_at, at)
             since, self.away_since = self.away_since, None
             if since is None:
                 return None

@@ -84,6 +84,18 @@ def test_outages_between_two_batches_add_up() -> None:
     assert contact.take("process") == 7.0
 
 
+def test_a_request_asked_before_the_last_answer_begins_no_outage() -> None:
+    contact = BrokerContact(("process",))
+    contact.failed(at=0.0)
+    assert contact.answered(at=20.0) == 20.0
+    # A client that began to connect at 15 s (broker away) gives up at 21 s: stale.
+    assert contact.failed(at=15.0) is False
+    assert not contact.away
+    assert contact.failed(at=22.0) is True  # asked after the answer: a new outage
+    assert contact.answered(at=25.0) == 3.0
+    assert contact.take("process") == 23.0
+
+
 def test_the_health_record_carries_the_outage_seconds() -> None:
     status = BatchStatus("process", 3, 1, 1, {}, 1, 0, 0.5, broker_away_s=21.46)
     record = health_record(status, alerts_total=0, at=datetime(2026, 1, 1, tzinfo=UTC))
