@@ -7,9 +7,12 @@ its ``foreachBatch`` handler. Per micro-batch that found pairs:
 
 1. the pairs are grouped into one row per (machine, CMD, PID, 2-minute window)
    (:func:`~pipelines.detector.transforms.alert_groups`), collected to the driver;
-2. the pairs are written to ``process_memory_attack.parquet/batch=<id>``;
-3. keys no earlier batch alerted (:class:`~pipelines.detector.alert_ledger.AlertLedger`)
-   are written to ``alerts.parquet/batch=<id>`` and published to the alerts topic.
+2. keys no earlier batch alerted (:class:`~pipelines.detector.alert_ledger.AlertLedger`)
+   are published to the alerts topic, then written to ``alerts.parquet/batch=<id>``;
+3. the pairs are written to ``process_memory_attack.parquet/batch=<id>``.
+
+The alerts go first because someone waits for them; the pairs' parquet copy is for
+later reading. A crash anywhere before Spark commits the batch runs all of it again.
 
 A batch Spark re-runs after a crash recomputes the same pairs from the same offsets and
 join state, and overwrites its folders: each pair and each alert is written once. The
@@ -55,7 +58,7 @@ def seed_ledger(spark: SparkSession, output_dir: Path) -> AlertLedger:
 
 
 class PairsWriter:
-    """The ``foreachBatch`` handler of the 7b query: pairs, then alerts.
+    """The ``foreachBatch`` handler of the 7b query: alerts, then pairs.
 
     Args:
         output_dir: root of the detector's outputs.
@@ -107,8 +110,8 @@ class PairsWriter:
                     ).collect()
                 }
                 if candidates:  # no group, no pair: nothing to write
-                    write_parquet(pairs, self.pairs_root, batch_id)
                     self._raise(groups, candidates, batch_id)
+                    write_parquet(pairs, self.pairs_root, batch_id)
             finally:
                 groups.unpersist()
         finally:
@@ -121,9 +124,6 @@ class PairsWriter:
         if not fresh_keys:
             return
         fresh = groups.filter(transforms.alert_key(groups).isin(list(fresh_keys)))
-        # The batch's own folder, overwritten on a re-run: the record of which keys were
-        # alerted, read back into the ledger when the detector starts.
-        write_parquet(fresh, self.alerts_root, batch_id)
         (
             transforms.alerts_to_kafka(fresh, self.model_versions)
             .write.format("kafka")
@@ -131,6 +131,9 @@ class PairsWriter:
             .option("topic", self.alerts_topic)
             .save()
         )
+        # The batch's own folder, overwritten on a re-run: the record of which keys were
+        # alerted, read back into the ledger when the detector starts.
+        write_parquet(fresh, self.alerts_root, batch_id)
         self.ledger.record(fresh_keys, batch_id)
         self.on_alerts(len(fresh_keys))
 

@@ -6,17 +6,24 @@ cleaned and flagged (:mod:`pipelines.detector.transforms`, applied once when the
 starts). :class:`IngestWriter` is its ``foreachBatch`` handler. Per micro-batch:
 
 1. the batch is persisted once;
-2. the cleaned records are written to ``<stream>.parquet/batch=<id>``; the batch's
+2. the scorable records are scored (:class:`~pipelines.spark.scoring.Scorer`) and the
+   result persisted;
+3. first, the records predicted as attack are published to the stream's attack topic,
+   which is all the monitoring queries (7a, 7b) read;
+4. the scored records are written to ``<stream>_scored.parquet/batch=<id>``, the
+   attacks counted during the write (``observe``);
+5. the cleaned records are written to ``<stream>.parquet/batch=<id>``; the batch's
    figures (records, messages, quarantined per stage) are observed during that same
-   write (``observe``), so they cost no job of their own;
-3. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``;
-4. the scorable records are scored (:class:`~pipelines.spark.scoring.Scorer`) and
-   written to ``<stream>_scored.parquet/batch=<id>``, the attacks counted during the
-   write;
-5. last, the records predicted as attack are published to the stream's attack topic,
-   which is all the monitoring queries (7a, 7b) read.
+   write, so they cost no job of their own;
+6. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``.
 
-Two to four Spark jobs per micro-batch. Every write overwrites its batch's own folder,
+The order follows what waits for what: 7a and 7b (and so the alerts) wait for the
+attack topic, a reader of the scored output for its folder, and nobody for the cleaned
+copy. Publishing before the parquet writes took a scored and a cleaned write off every
+alert's path (measured in docs/detector.md, "Throughput and latency"); it changes no
+guarantee, because a crash anywhere before Spark commits the batch runs all of it again.
+
+Four or five Spark jobs per micro-batch. Every write overwrites its batch's own folder,
 so a batch Spark re-runs after a crash replaces whatever a failed attempt left; the
 attack topic gets a re-run batch's records twice, which 7b removes by record identity
 (:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's
@@ -133,6 +140,7 @@ class IngestWriter:
         started = time.monotonic()
         records = batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
+            attacks = self._score(records, batch_id)
             figures = Observation(f"ingest_{self.stream}")
             stage = F.col(transforms.STAGE)
             cleaned_event_us = F.when(
@@ -154,10 +162,6 @@ class IngestWriter:
             if sum(quarantined.values()):
                 write_parquet(transforms.quarantine_view(records), self.quarantine_root, batch_id)
             records_n = int(counts["records"])
-            scored_n = records_n - sum(quarantined.values())
-            attacks = 0
-            if scored_n:
-                attacks = self._score(records, batch_id)
         finally:
             records.unpersist()
         newest, oldest = counts["newest_us"], counts["oldest_us"]
@@ -168,7 +172,7 @@ class IngestWriter:
                 messages=int(counts["messages"]),
                 records=records_n,
                 quarantined=quarantined,
-                scored=scored_n,
+                scored=records_n - sum(quarantined.values()),
                 attacks=attacks,
                 newest_event_s=None if newest is None else newest / 1e6,
                 oldest_event_s=None if oldest is None else oldest / 1e6,
@@ -178,11 +182,23 @@ class IngestWriter:
         )
 
     def _score(self, records: DataFrame, batch_id: int) -> int:
-        """Score, write the scored records, publish the attacks; return how many."""
+        """Score, publish the attacks, write the scored records; return how many attacks."""
         scored = self.scorer.score(transforms.scorable_view(records)).persist(
             StorageLevel.MEMORY_AND_DISK
         )
         try:
+            # The attack topic first: the monitoring queries wait for it, nobody waits
+            # for the parquet copies. A crash after it re-runs the whole batch, so the
+            # topic gets every attack at least once (see docs/detector.md).
+            (
+                transforms.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
+                .write.format("kafka")
+                .options(**self.kafka_options)
+                .option("topic", self.attack_topic)
+                .save()
+            )
+            # Counted during the parquet write: an observation on the Kafka write would
+            # never be reported (that sink runs its query inside a command of its own).
             observed_attacks = Observation(f"attacks_{self.stream}")
             observed = scored.observe(
                 observed_attacks,
@@ -190,16 +206,6 @@ class IngestWriter:
             )
             write_parquet(observed, self.scored_root, batch_id)
             attacks = int(observed_attacks.get["attacks"])
-            if attacks:
-                # Kafka last: a crash before it re-runs the batch, so the attack topic
-                # gets every attack at least once (see docs/detector.md).
-                (
-                    transforms.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
-                    .write.format("kafka")
-                    .options(**self.kafka_options)
-                    .option("topic", self.attack_topic)
-                    .save()
-                )
             return attacks
         finally:
             scored.unpersist()

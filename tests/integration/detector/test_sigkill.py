@@ -193,7 +193,7 @@ class CrashPoint:
 class AttacksPublished:
     """An ingest batch that published its attack records (the topic grew while it was in
     flight): the window the at-least-once attack topic exists for, since the re-run
-    publishes them a second time (publishing is the handler's last step)."""
+    publishes them a second time."""
 
     def __init__(self, kafka: KafkaSettings, topics: dict[str, str]) -> None:
         self.consumer = KafkaConsumer(**kafka_io.client_config(kafka, enable_auto_commit=False))
