@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -105,7 +108,7 @@ def build_spark_session(
     }
     if with_kafka:
         options["spark.jars"] = ",".join(str(p) for p in resolve_connector_jars(settings))
-    options.update(spark_settings.extra)
+    options = with_extra(options, spark_settings.extra)
     if options["spark.master"].startswith("local"):
         # Spark warns at start that the host name resolves to a loopback address unless
         # told which address to use; local mode uses loopback on purpose.
@@ -124,6 +127,26 @@ def build_spark_session(
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+APPENDED_OPTIONS: Final = ("spark.driver.extraJavaOptions",)
+"""Options whose value in ``spark.extra`` is appended to ours instead of replacing it:
+the JVM flags (a flag given twice takes its last value, so the user's still win; a
+collector the user picks replaces ours, since the JVM starts with one only)."""
+COLLECTOR_FLAG: Final = re.compile(r"-XX:\+Use\w+GC")
+
+
+def with_extra(options: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``options`` updated with the raw ``spark.extra`` keys; :data:`APPENDED_OPTIONS`
+    are joined, so a user's JVM flag does not drop the collector and Derby flags."""
+    merged = {**options, **extra}
+    for key in APPENDED_OPTIONS:
+        if key in options and key in extra:
+            ours = options[key].split()
+            if COLLECTOR_FLAG.search(extra[key]):  # the JVM refuses two collectors
+                ours = [flag for flag in ours if not COLLECTOR_FLAG.fullmatch(flag)]
+            merged[key] = " ".join([*ours, extra[key]]).strip()
+    return merged
 
 
 def spark_log_path(settings: Settings) -> Path:
