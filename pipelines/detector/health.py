@@ -7,7 +7,9 @@ No Spark or Kafka here: :class:`BatchStatus` is what one ingest micro-batch did,
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,6 +117,8 @@ class BrokerContact:
     def __init__(self, streams: tuple[str, ...]) -> None:
         self.away_since: float | None = None
         self.answered_at: float | None = None
+        # The last calls, for a report of what the monitor saw (tests, debugging).
+        self.history: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)
         self._unreported: dict[str, float] = dict.fromkeys(streams, 0.0)
         # The monitor's thread (lag reads) and its prober's thread both report.
         self._lock = threading.Lock()
@@ -127,11 +131,24 @@ class BrokerContact:
         """Note a failed request made at unix time ``at``; True when an outage begins."""
         with self._lock:
             if self.away_since is not None:
+                self.history.append(("failed, still away", at))
                 return False
             if self.answered_at is not None and at < self.answered_at:
+                self.history.append(("failed, asked before the last answer", at))
                 return False  # asked before the last answer: stale
+            self.history.append(("failed, away from here", at))
             self.away_since = at
             return True
+
+    def failed_slowly(self, asked_at: float, answered_at: float, *, bound_s: float) -> bool:
+        """A request asked at ``asked_at`` answered only at ``answered_at``: when that took
+        longer than ``bound_s`` (a client still connecting when the broker went, answered
+        when it came back), the broker did not answer from the asking on, as if that
+        request had failed (:meth:`failed`; call :meth:`answered` next). True when an
+        outage begins."""
+        if answered_at - asked_at <= bound_s:
+            return False
+        return self.failed(asked_at)
 
     def answered(self, at: float) -> float | None:
         """Note an answered request; the outage's seconds when one just ended, else None."""
@@ -139,7 +156,12 @@ class BrokerContact:
             self.answered_at = at if self.answered_at is None else max(self.answered_at, at)
             since, self.away_since = self.away_since, None
             if since is None:
+                if self.history and self.history[-1][0] == "answered":
+                    self.history[-1] = ("answered", at)  # one entry for a run of answers
+                else:
+                    self.history.append(("answered", at))
                 return None
+            self.history.append(("answered, outage over", at))
             away_s = max(0.0, at - since)
             for stream in self._unreported:
                 self._unreported[stream] += away_s
@@ -150,4 +172,6 @@ class BrokerContact:
         with self._lock:
             away_s = self._unreported.get(stream, 0.0)
             self._unreported[stream] = 0.0
+            if away_s:
+                self.history.append((f"{stream} health record carries {away_s:.1f} s", time.time()))
             return away_s

@@ -16,8 +16,10 @@ everything that needs a finished micro-batch's progress:
 
 - **broker contact**: when the broker has not answered for :data:`BROKER_PROBE_S` (the
   ingest queries wait while it is away, so no batch asks for its lag), a thread of its
-  own asks it for the source topics' end offsets. A failed request (or lag read) starts
-  an outage, logged once; the first answered one ends it, logged with its length, and
+  own asks it for the source topics' end offsets. A failed request (or lag read), or one
+  answered only after :data:`BROKER_PROBE_S`, starts an outage from when it was asked,
+  logged once (a request asked before the broker's last answer tells nothing new); the
+  first answered one ends it, logged with its length, and
   each stream's next health record carries it as ``broker_away_s``
   (:class:`~pipelines.detector.health.BrokerContact`).
 
@@ -324,7 +326,7 @@ class DetectorMonitor:
             self._close_consumer()
             self._broker_failed(asked_at)
             return None
-        self._broker_answered()
+        self._broker_answered(asked_at)
         return sum(max(0, int(ends[tp]) - read[(tp.topic, tp.partition)]) for tp in partitions)
 
     def _probe_loop(self) -> None:
@@ -355,7 +357,7 @@ class DetectorMonitor:
                     consumer = None
                     self._broker_failed(asked_at)
                     continue
-                self._broker_answered()
+                self._broker_answered(asked_at)
         finally:
             if consumer is not None:
                 with contextlib.suppress(Exception):
@@ -374,9 +376,12 @@ class DetectorMonitor:
                 self.kafka.bootstrap_servers,
             )
 
-    def _broker_answered(self) -> None:
+    def _broker_answered(self, asked_at: float) -> None:
         self._checked_at = time.monotonic()
-        away_s = self.contact.answered(time.time())
+        answered_at = time.time()
+        if self.contact.failed_slowly(asked_at, answered_at, bound_s=BROKER_PROBE_S):
+            log.warning("Kafka at %s did not answer for a while", self.kafka.bootstrap_servers)
+        away_s = self.contact.answered(answered_at)
         if away_s is not None:
             log.warning(
                 "Kafka at %s answers again after %.1f s away", self.kafka.bootstrap_servers, away_s

@@ -225,6 +225,15 @@ def test_the_detector_resumes_soon_after_the_broker_returns(outage: Outage) -> N
     print(f"\noutage figures: {figures}")
 
 
+def _contact_report(outage: Outage) -> str:
+    """What the detector's monitor saw of the broker, relative to the broker's stop."""
+    monitor = outage.detector._queries.monitor
+    if monitor is None:
+        return "no monitor"
+    seen = [f"{what} at {at - outage.stopped_at:+.1f} s" for what, at in monitor.contact.history]
+    return f"broker back at {outage.back_at - outage.stopped_at:+.1f} s; the monitor saw: {seen}"
+
+
 def test_the_health_topic_shows_the_outage_and_the_recovery(
     outage: Outage, spark: SparkSession
 ) -> None:
@@ -244,3 +253,4 @@ def test_the_health_topic_shows_the_outage_and_the_recovery(
         assert first_after > outage.back_at
         assert OUTAGE_S / 2 <= away[0]["broker_away_s"] <= first_after - outage.stopped_at
         print(f"\n{stream} health record after the outage: {away[0]}")
+    print(f"\n{_contact_report(outage)}")

@@ -96,6 +96,17 @@ def test_a_request_asked_before_the_last_answer_begins_no_outage() -> None:
     assert contact.take("process") == 23.0
 
 
+def test_a_request_answered_only_after_the_bound_is_an_outage_from_its_asking() -> None:
+    contact = BrokerContact(("process",))
+    contact.answered(at=0.0)
+    assert contact.failed_slowly(1.0, 1.5, bound_s=5.0) is False  # a quick answer
+    contact.answered(at=1.5)
+    # A client that began to connect at 3 s, waited through the outage, answered at 25 s.
+    assert contact.failed_slowly(3.0, 25.0, bound_s=5.0) is True
+    assert contact.answered(at=25.0) == 22.0
+    assert contact.take("process") == 22.0
+
+
 def test_the_health_record_carries_the_outage_seconds() -> None:
     status = BatchStatus("process", 3, 1, 1, {}, 1, 0, 0.5, broker_away_s=21.46)
     record = health_record(status, alerts_total=0, at=datetime(2026, 1, 1, tzinfo=UTC))
