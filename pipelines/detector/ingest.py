@@ -23,7 +23,8 @@ copy. Publishing before the parquet writes took a scored and a cleaned write off
 alert's path (measured in docs/detector.md, "Throughput and latency"); it changes no
 guarantee, because a crash anywhere before Spark commits the batch runs all of it again.
 
-Four or five Spark jobs per micro-batch. Every write overwrites its batch's own folder,
+Three or four Spark jobs per micro-batch (the attack topic, the scored and the cleaned
+writes, the quarantine when it has rows). Every write overwrites its batch's own folder,
 so a batch Spark re-runs after a crash replaces whatever a failed attempt left; the
 attack topic gets a re-run batch's records twice, which 7b removes by record identity
 (:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's

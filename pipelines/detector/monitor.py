@@ -370,17 +370,20 @@ class DetectorMonitor:
         self._checked_at = time.monotonic()  # the next probe one period after this one
         # The outage counts from when the failed request was made, not from its timeout.
         if self.contact.failed(asked_at):
-            log.warning(
-                "Kafka at %s does not answer: the queries wait for it and resume where they "
-                "stopped when it is back",
-                self.kafka.bootstrap_servers,
-            )
+            self._log_away()
+
+    def _log_away(self) -> None:
+        log.warning(
+            "Kafka at %s does not answer: the queries wait for it and resume where they "
+            "stopped when it is back",
+            self.kafka.bootstrap_servers,
+        )
 
     def _broker_answered(self, asked_at: float) -> None:
         self._checked_at = time.monotonic()
         answered_at = time.time()
         if self.contact.failed_slowly(asked_at, answered_at, bound_s=BROKER_PROBE_S):
-            log.warning("Kafka at %s did not answer for a while", self.kafka.bootstrap_servers)
+            self._log_away()  # from the asking on; the answer below ends it
         away_s = self.contact.answered(answered_at)
         if away_s is not None:
             log.warning(
