@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -75,7 +76,8 @@ def kafka_rows(data_dir: Path, stream: Stream, layout: str, records: int) -> lis
             )
         if taken >= records:
             break
-    return [("microbench", 0, offset, value, None) for offset, value in enumerate(values)]
+    sent = datetime.fromtimestamp(1_700_000_000, UTC)
+    return [("microbench", 0, offset, value, sent) for offset, value in enumerate(values)]
 
 
 def load_transforms(path: Path) -> ModuleType:
