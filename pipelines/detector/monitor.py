@@ -109,6 +109,20 @@ def end_offsets_of(progress: Mapping[str, Any]) -> dict[tuple[str, int], int]:
     return offsets
 
 
+def republish_cutoff(watermark_s: float) -> int:
+    """Window counts ending after this (unix seconds) are compared and republished.
+
+    :data:`COUNTS_REPUBLISH_WINDOWS` window lengths before the 7a watermark, rounded
+    down to a window boundary. Windows end on boundaries, so the rounding selects the
+    same windows; it keeps the query's text, and so the code Spark generates for its
+    filter, the same for a whole window length instead of new at every 7a batch (the
+    cutoff is a literal in the generated Java: a new class compiled per batch).
+    """
+    window_s = transforms.WINDOW_S
+    cutoff = int(watermark_s) - COUNTS_REPUBLISH_WINDOWS * window_s
+    return cutoff // window_s * window_s
+
+
 def window_count_message(
     machine: int, stream: str, window_start_s: int, window_end_s: int, count: int
 ) -> tuple[bytes, bytes]:
@@ -395,7 +409,7 @@ class DetectorMonitor:
         watermark = watermark_seconds(self._counts_progress)
         where = ""
         if watermark is not None:
-            cutoff = int(watermark) - COUNTS_REPUBLISH_WINDOWS * transforms.WINDOW_S
+            cutoff = republish_cutoff(watermark)
             where = f" WHERE unix_seconds({transforms.WINDOW_END}) > {cutoff}"
             for closed in [k for k, end in self._count_window_ends.items() if end <= cutoff]:
                 self._count_window_ends.pop(closed, None)
