@@ -29,7 +29,7 @@ from workbench.tabs.detection import (
     new_high_alerts,
     state_banner,
 )
-from workbench.tabs.health import health_banner, health_tab, history_chart
+from workbench.tabs.health import detector_now_line, health_banner, health_tab, history_chart
 from workbench.tabs.series_charts import series
 from workbench.tabs.status import detector_line, live_line, sidebar
 
@@ -290,6 +290,47 @@ def test_health_tab_shows_the_latest_record_per_stream_and_curves(
     assert list(series(chart, "process")["lag"]) == [100.0, 0.0]
     rate = history_chart(state.health.history, "records_per_s", "records/s")
     assert sorted(rate.get(0).keys()) == ["memory", "process"]
+
+
+def test_the_detector_now_line_sums_the_streams_totals() -> None:
+    per_stream = {
+        "process": SimpleNamespace(batches=4, records=1400, quarantined=2, scored=1398, attacks=9),
+        "memory": SimpleNamespace(batches=3, records=300, quarantined=5, scored=295, attacks=2),
+    }
+    line = detector_now_line(totals_frame(per_stream), 1234)
+    assert line.startswith("**Detector now**: 1,700 records read, 1,693 scored, 1,234 alerts")
+    assert detector_now_line(None, 0).startswith(
+        "**Detector now**: 0 records read, 0 scored, 0 alerts"
+    )
+
+
+def test_sidebar_detection_and_health_show_the_same_alert_total(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One feed behind all three: the health records' own total (a batch behind) differs.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    side = render(sidebar(state))
+    detection = render(detection_tab(state.detection))
+    health = render(health_tab(state.health, start=False, detection=state.detection))
+    state.health.show([health_record("process", 0, T0, alerts_total=3)])
+    per_stream = {
+        "process": SimpleNamespace(batches=4, records=400, quarantined=2, scored=398, attacks=40),
+        "memory": SimpleNamespace(batches=3, records=300, quarantined=0, scored=300, attacks=21),
+    }
+    for total in (7, 1507):
+        state.detection.param.update(
+            state="running", alerts=alerts(), alerts_total=total, totals=totals_frame(per_stream)
+        )
+        shown = f"{total:,}"
+        assert f"Detector: running, {shown} alerts" in visible_text(side)
+        assert f"Attack events: {shown} raised in this run" in visible_text(detection)
+        health_text = visible_text(health)
+        assert f"Detector now: 700 records read, 698 scored, {shown} alerts" in health_text
+    # The health record's own total stays in its table (alerts_at_batch).
+    assert _cells(health_text, "attacks alerts_at_batch", 12)[-1] == "3"
 
 
 # -- failed detector --------------------------------------------------------------------
