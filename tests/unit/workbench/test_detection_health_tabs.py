@@ -23,10 +23,12 @@ from workbench.feeds import WorkbenchState
 from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
 from workbench.tabs.detection import (
     alert_notice,
+    alert_title,
     alerts_frame,
     counts_chart,
     detection_tab,
     new_high_alerts,
+    rows_of,
     state_banner,
 )
 from workbench.tabs.health import detector_now_line, health_banner, health_tab, history_chart
@@ -533,3 +535,61 @@ def test_clicking_an_alert_shows_the_pairs_behind_it(
     shown = detail.objects[1].object
     assert list(shown["Process record (UTC)"]) == ["2026-11-28 10:02:04", "2026-11-28 10:02:30"]
     assert list(shown["Memory P(attack)"]) == [0.951, 0.951]
+
+
+def test_the_selection_follows_its_alert_when_newer_alerts_arrive_above_it(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session's periodic callbacks (the alerts view pulls from the feed), by hand.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    loads: list[tuple[int, str, int]] = []
+    monkeypatch.setattr(
+        state.detection,
+        "pairs_for",
+        lambda machine, cmd, pid, window_start: loads.append((machine, cmd, pid)) or pd.DataFrame(),
+    )
+    tab = detection_tab(state.detection)
+    (table,) = tab.select(pn.widgets.Tabulator)
+    state.detection.alerts = alerts()
+    for callback in callbacks:
+        callback()
+    table.selection = [0]  # xmrig 4242, the only alert
+    newer = alerts().assign(PID=77, CMD="kworker", window_start=T0 + timedelta(minutes=4))
+    state.detection.alerts = pd.concat([alerts(), newer], ignore_index=True)
+    for callback in callbacks:
+        callback()
+    assert list(table.value["PID"]) == [77, 4242]  # newest first: the clicked one moved down
+    assert table.selection == [1]
+    # Once it is no longer among the rows shown, nothing is selected.
+    state.detection.alerts = newer
+    for callback in callbacks:
+        callback()
+    assert table.selection == []
+    deadline = time.monotonic() + 10
+    while not loads:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert loads == [(5, "xmrig", 4242)]  # its pairs read once, not again as its row moved
+
+
+def test_rows_of_finds_an_alert_by_machine_program_pid_and_window() -> None:
+    shown = alerts_frame(
+        pd.concat([alerts(), alerts().assign(PID=1, window_start=T0)], ignore_index=True)
+    )
+    assert rows_of(shown, (5, "xmrig", 4242, "2026-11-28 10:02:00")) == [0]
+    assert rows_of(shown, (5, "xmrig", 1, "2026-11-28 10:00:00")) == [1]
+    assert rows_of(shown, (5, "xmrig", 1, "2026-11-28 10:02:00")) == []
+    assert rows_of(shown, None) == []
+
+
+def test_a_program_named_like_a_tag_stays_in_the_alert_detail_and_notice() -> None:
+    # atop shows kernel-less processes as <dhclient>: Markdown took it for an HTML tag.
+    alert = alerts().assign(CMD="<dhclient>").iloc[0]
+    shown = visible_text(render(pn.pane.Markdown(alert_title(alert))))
+    # The page's HTML holds the name as text (entities), which the browser shows as <dhclient>.
+    assert "High alert: &lt;dhclient&gt; (PID 4242) on machine 5" in shown
+    assert alert_notice(alert).startswith("High-severity attack: &lt;dhclient&gt; (PID 4242)")
