@@ -118,3 +118,51 @@ def charts_show_data(page: object, *titles: str) -> bool:
             if not labels or any(WAITING_LABEL in label for label in labels):
                 return False
     return True
+
+
+PLOT_LAYERS_JS = """(prefix) => {
+  // The layers of each Bokeh plot titled prefix…, by legend item: its label, glyph type,
+  // fill alpha (null when the glyph has none) and its data source's columns (typed
+  // arrays as plain arrays, NaN as null).
+  const plots = [];
+  const column = (values) =>
+    values === undefined ? null
+      : Array.from(values, (v) => (typeof v === "number" && Number.isNaN(v) ? null : v));
+  for (const doc of Bokeh.documents) {
+    for (const model of doc._all_models.values()) {
+      const title = model.title;
+      const text = title === null || title === undefined ? "" : String(title.text ?? title);
+      if (model.x_range === undefined || !text.startsWith(prefix)) continue;
+      const layers = [];
+      const panels = ["center", "right", "left", "above", "below"];
+      for (const annotation of panels.flatMap((side) => model[side] ?? [])) {
+        if (annotation.type !== "Legend") continue;
+        for (const item of annotation.items) {
+          const label = item.label;
+          const name = label !== null && typeof label === "object" ? label.value : label;
+          for (const renderer of item.renderers) {
+            const glyph = renderer.glyph;
+            const alpha = glyph.fill_alpha;
+            const source = renderer.data_source;
+            const data = {};
+            for (const key of source.columns()) data[key] = column(source.get_column(key));
+            layers.push({
+              label: String(name),
+              glyph: glyph.type,
+              fill_alpha: alpha !== null && typeof alpha === "object" ? alpha.value : alpha ?? null,
+              data: data,
+            });
+          }
+        }
+      }
+      plots.push({ title: text, layers: layers });
+    }
+  }
+  return plots;
+}"""
+
+
+def plot_layers(page: object, title: str) -> list[dict[str, Any]]:
+    """Each plot whose title starts with ``title``: ``{"title", "layers": [{"label",
+    "glyph", "fill_alpha", "data": {column: values}}]}`` (x times in ms since 1970 UTC)."""
+    return list(page.evaluate(PLOT_LAYERS_JS, title))  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ ground truth when the replayed data has it.
 
 from __future__ import annotations
 
+import html
 from functools import partial
 
 import holoviews as hv
@@ -204,6 +205,8 @@ ALERT_TITLES: dict[str, str] = {
 """The alerts view's columns, in order, with their headers (units where they have one)."""
 SEVERITY_COLOURS: dict[str, str] = {"high": "#fecaca", "medium": "#fde68a", "low": "#e5e7eb"}
 SEVERITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+ALERT_KEY = ("machine", "CMD", "PID", "window_start")
+"""What names one alert (the alerts topic's unit: machine, program, PID and window)."""
 
 
 def alerts_frame(alerts: pd.DataFrame | None) -> pd.DataFrame:
@@ -229,7 +232,7 @@ def new_high_alerts(before: pd.DataFrame | None, after: pd.DataFrame | None) -> 
     """High-severity alerts in ``after`` that ``before`` did not hold (pure)."""
     if after is None or after.empty:
         return alerts_frame(None)
-    key = ["machine", "CMD", "PID", "window_start"]
+    key = list(ALERT_KEY)
     high = after[after["severity"] == "high"]
     if before is None or before.empty:
         return high
@@ -239,9 +242,9 @@ def new_high_alerts(before: pd.DataFrame | None, after: pd.DataFrame | None) -> 
 
 
 def alert_notice(alert: pd.Series) -> str:
-    """One line for a high-severity alert's notification."""
+    """One line for a high-severity alert's notification (HTML: the program escaped)."""
     return (
-        f"High-severity attack: {alert['CMD']} (PID {alert['PID']}) on machine "
+        f"High-severity attack: {html.escape(str(alert['CMD']))} (PID {alert['PID']}) on machine "
         f"{alert['machine']}, window {alert['window_start']} UTC"
     )
 
@@ -278,6 +281,7 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
     # Bound like the sidebar's alert count: both change with the same read-back.
     heading = pn.pane.Markdown(pn.bind(_alerts_heading, feed.param.alerts, feed.param.alerts_total))
     last = {"alerts": feed.alerts}
+    detailed: dict[str, tuple[object, ...] | None] = {"key": None}  # the alert shown below
 
     def pull() -> None:
         alerts = feed.alerts
@@ -285,7 +289,11 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
             return
         fresh = new_high_alerts(last["alerts"], alerts)
         last["alerts"] = alerts
-        table.value = alerts_frame(alerts)
+        shown = alerts_frame(alerts)
+        table.value = shown
+        # The selection is a row position: newer alerts above would move it onto another
+        # alert than the detail shows. It follows the alert (none once it left the rows).
+        table.selection = rows_of(shown, detailed["key"])
         notifications = pn.state.notifications
         if notifications is not None:
             for _, alert in fresh.head(3).iterrows():
@@ -302,6 +310,9 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
         if not rows:
             return
         alert = table.value.iloc[rows[0]]
+        if alert_key(alert) == detailed["key"]:
+            return  # the same alert, its row moved: its detail is on show
+        detailed["key"] = alert_key(alert)
         detail.objects = [pn.pane.Markdown(f"{alert_title(alert)} · _reading its pairs…_")]
 
         def load() -> None:
@@ -332,12 +343,29 @@ def alerts_view(feed: DetectionFeed) -> pn.Column:
     return pn.Column(heading, table, detail, sizing_mode="stretch_width")
 
 
+def alert_key(alert: pd.Series) -> tuple[object, ...]:
+    """The columns of :data:`ALERT_KEY` of one alerts-view row."""
+    return tuple(alert[column] for column in ALERT_KEY)
+
+
+def rows_of(shown: pd.DataFrame, key: tuple[object, ...] | None) -> list[int]:
+    """The position of the alert ``key`` in the alerts view's rows, as a selection (pure):
+    ``[i]``, or ``[]`` when no row is that alert (or ``key`` is None)."""
+    if key is None or shown.empty:
+        return []
+    hits = (shown.loc[:, list(ALERT_KEY)] == pd.Series(key, index=list(ALERT_KEY))).all(axis=1)
+    return [int(i) for i in np.flatnonzero(hits.to_numpy())[:1]]
+
+
 DETAIL_PROMPT = "_Click an alert to see the process and memory records paired in it._"
 
 
 def alert_title(alert: pd.Series) -> str:
+    """The alert in Markdown; the program escaped (a CMD such as ``<dhclient>`` would
+    otherwise be taken for an HTML tag and vanish)."""
     return (
-        f"**{alert['severity'].capitalize()} alert**: {alert['CMD']} (PID {alert['PID']}) "
+        f"**{alert['severity'].capitalize()} alert**: {html.escape(str(alert['CMD']))} "
+        f"(PID {alert['PID']}) "
         f"on machine {alert['machine']}, window {alert['window_start']} UTC"
     )
 

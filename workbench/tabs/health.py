@@ -5,6 +5,11 @@ quarantined, scored, attacks, alerts so far) and two charts over time, one curve
 stream: records per second of batch work, and lag (messages of the source topic not
 read yet when the batch ended). The data come from the health topic, so the tab also
 shows a detector running elsewhere (``stophacking detect``) on the same cluster.
+
+Above the table, the workbench's own detector now (records, scored, alerts): the same
+:class:`~workbench.feeds.detection.DetectionFeed` parameters as the sidebar's detector
+line and the Detection tab, so the three agree at any moment; a health record's totals
+are as of its batch, one behind by design.
 """
 
 from __future__ import annotations
@@ -54,6 +59,19 @@ def health_banner(state: str, message: str, topic: str, detector: str = "running
     return pn.pane.Alert(f"Live: {message}", alert_type="success")
 
 
+def detector_now_line(totals: pd.DataFrame | None, alerts_total: int) -> str:
+    """The workbench's detector now: records read and scored since it started, alerts
+    raised (pure; ``totals`` as :func:`workbench.feeds.detection.totals_frame` gives them).
+    """
+    records = 0 if totals is None or totals.empty else int(totals["records"].sum())
+    scored = 0 if totals is None or totals.empty else int(totals["scored"].sum())
+    return (
+        f"**Detector now**: {records:,} records read, {scored:,} scored, "
+        f"{alerts_total:,} alerts (the table's `alerts_at_batch` is as of each stream's "
+        "last micro-batch)"
+    )
+
+
 def latest_table(latest: pd.DataFrame | None) -> pn.viewable.Viewable:
     """The newest health record of each stream, or the waiting line."""
     if latest is None or latest.empty:
@@ -92,8 +110,9 @@ def health_tab(
     Args:
         feed: the shared health feed.
         start: start its reader if it does not run yet (once per process).
-        detection: the workbench's detector, whose state the banner follows (None: a
-            detector elsewhere, assumed running).
+        detection: the workbench's detector, whose state the banner follows and whose
+            counts now the tab shows above the table (None: a detector elsewhere,
+            assumed running; no such line).
     """
     if start:
         feed.ensure_started()
@@ -113,6 +132,17 @@ def health_tab(
             )
         ],
     )
+    # The detector's counts from the feed the sidebar and the Detection tab read.
+    now = (
+        []
+        if detection is None
+        else [
+            pn.pane.Markdown(
+                pn.bind(detector_now_line, detection.param.totals, detection.param.alerts_total),
+                css_classes=["detector-now"],
+            )
+        ]
+    )
     return pn.Column(
         pn.bind(
             health_banner,
@@ -121,6 +151,7 @@ def health_tab(
             feed.param.topic,
             "running" if detection is None else detection.param.state,
         ),
+        *now,
         pn.bind(latest_table, feed.param.latest),
         charts,
         sizing_mode="stretch_width",

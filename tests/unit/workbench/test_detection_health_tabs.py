@@ -23,13 +23,15 @@ from workbench.feeds import WorkbenchState
 from workbench.feeds.detection import NO_GROUND_TRUTH, quality_frame, totals_frame
 from workbench.tabs.detection import (
     alert_notice,
+    alert_title,
     alerts_frame,
     counts_chart,
     detection_tab,
     new_high_alerts,
+    rows_of,
     state_banner,
 )
-from workbench.tabs.health import health_banner, health_tab, history_chart
+from workbench.tabs.health import detector_now_line, health_banner, health_tab, history_chart
 from workbench.tabs.series_charts import series
 from workbench.tabs.status import detector_line, live_line, sidebar
 
@@ -292,6 +294,47 @@ def test_health_tab_shows_the_latest_record_per_stream_and_curves(
     assert sorted(rate.get(0).keys()) == ["memory", "process"]
 
 
+def test_the_detector_now_line_sums_the_streams_totals() -> None:
+    per_stream = {
+        "process": SimpleNamespace(batches=4, records=1400, quarantined=2, scored=1398, attacks=9),
+        "memory": SimpleNamespace(batches=3, records=300, quarantined=5, scored=295, attacks=2),
+    }
+    line = detector_now_line(totals_frame(per_stream), 1234)
+    assert line.startswith("**Detector now**: 1,700 records read, 1,693 scored, 1,234 alerts")
+    assert detector_now_line(None, 0).startswith(
+        "**Detector now**: 0 records read, 0 scored, 0 alerts"
+    )
+
+
+def test_sidebar_detection_and_health_show_the_same_alert_total(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One feed behind all three: the health records' own total (a batch behind) differs.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    side = render(sidebar(state))
+    detection = render(detection_tab(state.detection))
+    health = render(health_tab(state.health, start=False, detection=state.detection))
+    state.health.show([health_record("process", 0, T0, alerts_total=3)])
+    per_stream = {
+        "process": SimpleNamespace(batches=4, records=400, quarantined=2, scored=398, attacks=40),
+        "memory": SimpleNamespace(batches=3, records=300, quarantined=0, scored=300, attacks=21),
+    }
+    for total in (7, 1507):
+        state.detection.param.update(
+            state="running", alerts=alerts(), alerts_total=total, totals=totals_frame(per_stream)
+        )
+        shown = f"{total:,}"
+        assert f"Detector: running, {shown} alerts" in visible_text(side)
+        assert f"Attack events: {shown} raised in this run" in visible_text(detection)
+        health_text = visible_text(health)
+        assert f"Detector now: 700 records read, 698 scored, {shown} alerts" in health_text
+    # The health record's own total stays in its table (alerts_at_batch).
+    assert _cells(health_text, "attacks alerts_at_batch", 12)[-1] == "3"
+
+
 # -- failed detector --------------------------------------------------------------------
 def test_a_failed_detector_shows_in_its_tab_and_the_sidebar(state: WorkbenchState) -> None:
     root = render(detection_tab(state.detection))
@@ -492,3 +535,61 @@ def test_clicking_an_alert_shows_the_pairs_behind_it(
     shown = detail.objects[1].object
     assert list(shown["Process record (UTC)"]) == ["2026-11-28 10:02:04", "2026-11-28 10:02:30"]
     assert list(shown["Memory P(attack)"]) == [0.951, 0.951]
+
+
+def test_the_selection_follows_its_alert_when_newer_alerts_arrive_above_it(
+    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session's periodic callbacks (the alerts view pulls from the feed), by hand.
+    callbacks: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
+    )
+    loads: list[tuple[int, str, int]] = []
+    monkeypatch.setattr(
+        state.detection,
+        "pairs_for",
+        lambda machine, cmd, pid, window_start: loads.append((machine, cmd, pid)) or pd.DataFrame(),
+    )
+    tab = detection_tab(state.detection)
+    (table,) = tab.select(pn.widgets.Tabulator)
+    state.detection.alerts = alerts()
+    for callback in callbacks:
+        callback()
+    table.selection = [0]  # xmrig 4242, the only alert
+    newer = alerts().assign(PID=77, CMD="kworker", window_start=T0 + timedelta(minutes=4))
+    state.detection.alerts = pd.concat([alerts(), newer], ignore_index=True)
+    for callback in callbacks:
+        callback()
+    assert list(table.value["PID"]) == [77, 4242]  # newest first: the clicked one moved down
+    assert table.selection == [1]
+    # Once it is no longer among the rows shown, nothing is selected.
+    state.detection.alerts = newer
+    for callback in callbacks:
+        callback()
+    assert table.selection == []
+    deadline = time.monotonic() + 10
+    while not loads:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert loads == [(5, "xmrig", 4242)]  # its pairs read once, not again as its row moved
+
+
+def test_rows_of_finds_an_alert_by_machine_program_pid_and_window() -> None:
+    shown = alerts_frame(
+        pd.concat([alerts(), alerts().assign(PID=1, window_start=T0)], ignore_index=True)
+    )
+    assert rows_of(shown, (5, "xmrig", 4242, "2026-11-28 10:02:00")) == [0]
+    assert rows_of(shown, (5, "xmrig", 1, "2026-11-28 10:00:00")) == [1]
+    assert rows_of(shown, (5, "xmrig", 1, "2026-11-28 10:02:00")) == []
+    assert rows_of(shown, None) == []
+
+
+def test_a_program_named_like_a_tag_stays_in_the_alert_detail_and_notice() -> None:
+    # atop shows kernel-less processes as <dhclient>: Markdown took it for an HTML tag.
+    alert = alerts().assign(CMD="<dhclient>").iloc[0]
+    shown = visible_text(render(pn.pane.Markdown(alert_title(alert))))
+    # The page's HTML holds the name as text (entities), which the browser shows as <dhclient>.
+    assert "High alert: &lt;dhclient&gt; (PID 4242) on machine 5" in shown
+    assert alert_notice(alert).startswith("High-severity attack: &lt;dhclient&gt; (PID 4242)")
