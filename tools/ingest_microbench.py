@@ -139,10 +139,12 @@ def main() -> None:
     model = load_pipeline_model(model_dir)
 
     def decode(module: ModuleType) -> Callable[[], None]:
+        # Built once, as the detector builds its query's plan once: each run then plans
+        # and executes it, as each micro-batch does.
+        frame = decode_with(module, messages, stream, model)
+
         def run() -> None:
-            decode_with(module, messages, args.stream, model).write.format("noop").mode(
-                "overwrite"
-            ).save()
+            frame.write.format("noop").mode("overwrite").save()
 
         return run
 
