@@ -238,19 +238,21 @@ def test_the_health_topic_shows_the_outage_and_the_recovery(
     outage: Outage, spark: SparkSession
 ) -> None:
     health = _health(spark, outage)
+    seen = _contact_report(outage)  # in every failure message: what the monitor saw
     at = [datetime.fromisoformat(v["at"]).timestamp() for v in health]
     assert any(t < outage.stopped_at for t in at), "no health record before the outage"
     assert any(t > outage.back_at for t in at), "no health record after the recovery"
     for stream in STREAMS:
         records = [v for v in health if v["stream"] == stream]
         totals = outage.detector.stats.per_stream[stream]
-        assert sum(v["records"] for v in records) == totals.records
-        assert records[-1]["lag"] == 0  # caught up
+        assert sum(v["records"] for v in records) == totals.records, seen
+        assert records[-1]["lag"] == 0, seen  # caught up
         # The first record after the outage says how long the broker did not answer.
         away = [v for v in records if v["broker_away_s"] > 0]
-        assert len(away) == 1, away
+        assert len(away) == 1, (away, seen)
         first_after = datetime.fromisoformat(away[0]["at"]).timestamp()
-        assert first_after > outage.back_at
-        assert OUTAGE_S / 2 <= away[0]["broker_away_s"] <= first_after - outage.stopped_at
+        assert first_after > outage.back_at, (away, seen)
+        bound = first_after - outage.stopped_at
+        assert OUTAGE_S / 2 <= away[0]["broker_away_s"] <= bound, (away, seen)
         print(f"\n{stream} health record after the outage: {away[0]}")
-    print(f"\n{_contact_report(outage)}")
+    print(f"\n{seen}")
