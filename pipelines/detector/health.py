@@ -117,8 +117,13 @@ class BrokerContact:
     def __init__(self, streams: tuple[str, ...]) -> None:
         self.away_since: float | None = None
         self.answered_at: float | None = None
+        self.last_away_s: float | None = None
+        """Seconds of the last outage counted."""
         # The last calls, for a report of what the monitor saw (tests, debugging).
         self.history: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)
+        # Recent answers, and the outages found, to place a slow answer's asking.
+        self._answers: collections.deque[float] = collections.deque(maxlen=256)
+        self._outages: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         self._unreported: dict[str, float] = dict.fromkeys(streams, 0.0)
         # The monitor's thread (lag reads) and its prober's thread both report.
         self._lock = threading.Lock()
@@ -143,17 +148,45 @@ class BrokerContact:
     def failed_slowly(self, asked_at: float, answered_at: float, *, bound_s: float) -> bool:
         """A request asked at ``asked_at`` answered only at ``answered_at``: when that took
         longer than ``bound_s`` (a client still connecting when the broker went, answered
-        when it came back), the broker did not answer from the asking on, as if that
-        request had failed (:meth:`failed`; call :meth:`answered` next). True when an
-        outage begins."""
+        when it came back), the broker did not answer from the asking on. True when that
+        finds an outage no earlier call found. Only a request asked after a silence of
+        ``bound_s`` (the prober's) can find one: a request asked just after an answer and
+        answered slowly met a slow broker, not an absent one.
+
+        When another request was answered after the asking (the lag read of the first
+        batch after the broker's return can answer before this slow one), the outage ran
+        from the asking to that first answer, and is counted at once. Otherwise it is
+        open, as after :meth:`failed`; call :meth:`answered` next.
+        """
         if answered_at - asked_at <= bound_s:
             return False
-        return self.failed(asked_at)
+        with self._lock:
+            heard = max((t for t in self._answers if t <= asked_at), default=None)
+            if heard is not None and asked_at - heard < bound_s:
+                # Asked soon after an answer (a lag read after a batch, not the prober,
+                # which asks after a silence of ``bound_s``): a slow broker, not an absent
+                # one; were it absent, the prober finds it.
+                self.history.append(("answered slowly, heard just before", asked_at))
+                return False
+            if self.away_since is not None or any(
+                start <= asked_at <= end for start, end in self._outages
+            ):
+                self.history.append(("answered slowly, outage known", asked_at))
+                return False
+            first_answer = min((t for t in self._answers if t > asked_at), default=None)
+            if first_answer is None:
+                self.history.append(("answered slowly, away from its asking", asked_at))
+                self.away_since = asked_at
+                return True
+            self.history.append(("answered slowly, away until an earlier answer", asked_at))
+            self._close(asked_at, first_answer)
+            return True
 
     def answered(self, at: float) -> float | None:
         """Note an answered request; the outage's seconds when one just ended, else None."""
         with self._lock:
             self.answered_at = at if self.answered_at is None else max(self.answered_at, at)
+            self._answers.append(at)
             since, self.away_since = self.away_since, None
             if since is None:
                 if self.history and self.history[-1][0] == "answered":
@@ -162,10 +195,16 @@ class BrokerContact:
                     self.history.append(("answered", at))
                 return None
             self.history.append(("answered, outage over", at))
-            away_s = max(0.0, at - since)
-            for stream in self._unreported:
-                self._unreported[stream] += away_s
-            return away_s
+            return self._close(since, at)
+
+    def _close(self, since: float, until: float) -> float:
+        """Count the outage from ``since`` to ``until`` in every stream (lock held)."""
+        away_s = max(0.0, until - since)
+        self._outages.append((since, until))
+        self.last_away_s = away_s
+        for stream in self._unreported:
+            self._unreported[stream] += away_s
+        return away_s
 
     def take(self, stream: str) -> float:
         """Seconds of outage not yet reported in ``stream``'s health records (then 0)."""

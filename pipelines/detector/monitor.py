@@ -398,6 +398,12 @@ class DetectorMonitor:
         answered_at = time.time()
         if self.contact.failed_slowly(asked_at, answered_at, bound_s=BROKER_PROBE_S):
             self._log_away()  # from the asking on; the answer below ends it
+            if not self.contact.away:  # it ended already, at an earlier answer
+                log.warning(
+                    "Kafka at %s answered again after %.1f s away",
+                    self.kafka.bootstrap_servers,
+                    self.contact.last_away_s or 0.0,
+                )
         away_s = self.contact.answered(answered_at)
         if away_s is not None:
             log.warning(

@@ -101,10 +101,44 @@ def test_a_request_answered_only_after_the_bound_is_an_outage_from_its_asking() 
     contact.answered(at=0.0)
     assert contact.failed_slowly(1.0, 1.5, bound_s=5.0) is False  # a quick answer
     contact.answered(at=1.5)
-    # A client that began to connect at 3 s, waited through the outage, answered at 25 s.
-    assert contact.failed_slowly(3.0, 25.0, bound_s=5.0) is True
-    assert contact.answered(at=25.0) == 22.0
-    assert contact.take("process") == 22.0
+    # The prober's client, asked at 7 s after 5.5 s without an answer, waited through the
+    # outage and was answered at 25 s.
+    assert contact.failed_slowly(7.0, 25.0, bound_s=5.0) is True
+    assert contact.answered(at=25.0) == 18.0
+    assert contact.take("process") == 18.0
+
+
+def test_a_slow_answer_asked_just_after_an_answer_is_a_slow_broker_not_an_outage() -> None:
+    # Seen here after a recovery: a lag read asked 3.2 s after an answer took 5 s.
+    contact = BrokerContact(("process",))
+    contact.answered(at=24.8)
+    contact.answered(at=29.8)
+    assert contact.failed_slowly(28.0, 33.1, bound_s=5.0) is False
+    contact.answered(at=33.1)
+    assert contact.take("process") == 0.0
+
+
+def test_a_slow_answer_after_another_answer_counts_the_outage_until_that_answer() -> None:
+    # The clean-clone failure: the prober's client, made during the outage, waited for the
+    # broker and was answered after the first lag read of the broker's return had been.
+    contact = BrokerContact(("process", "memory"))
+    contact.answered(at=0.0)
+    contact.answered(at=24.0)  # the lag read after the first batch once the broker is back
+    assert contact.failed_slowly(5.0, 26.0, bound_s=5.0) is True
+    assert not contact.away  # it ended at 24 s
+    assert contact.answered(at=26.0) is None
+    assert contact.take("process") == contact.take("memory") == 19.0
+
+
+def test_a_slow_answer_inside_a_known_outage_counts_nothing_more() -> None:
+    contact = BrokerContact(("process",))
+    contact.answered(at=0.0)
+    contact.failed(at=4.0)
+    assert contact.answered(at=24.0) == 20.0
+    # The prober's request asked at 9 s, answered late: the outage is counted already.
+    assert contact.failed_slowly(9.0, 26.0, bound_s=5.0) is False
+    contact.answered(at=26.0)
+    assert contact.take("process") == 20.0
 
 
 def test_the_health_record_carries_the_outage_seconds() -> None:
