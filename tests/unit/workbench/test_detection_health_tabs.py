@@ -102,6 +102,17 @@ def health_record(stream: str, batch_id: int, at: pd.Timestamp, **extra: Any) ->
     return record
 
 
+@pytest.fixture
+def callbacks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The session's periodic callbacks (the views' pulls from the feeds), kept to be run
+    by hand instead of by a server."""
+    kept: list[Any] = []
+    monkeypatch.setattr(
+        pn.state, "add_periodic_callback", lambda callback, period: kept.append(callback)
+    )
+    return kept
+
+
 def _cells(text: str, header: str, n: int) -> list[str]:
     """The first ``n`` whitespace-separated cells after a table's header row.
 
@@ -130,13 +141,8 @@ def test_detection_and_health_say_they_wait_before_data(state: WorkbenchState) -
 
 # -- normal state -----------------------------------------------------------------------
 def test_detection_tab_shows_counts_events_totals_and_quality(
-    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+    state: WorkbenchState, callbacks: list[Any]
 ) -> None:
-    # The session's periodic callbacks (the alerts view pulls from the feed), by hand.
-    callbacks: list[Any] = []
-    monkeypatch.setattr(
-        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
-    )
     tab = detection_tab(state.detection)
     root = render(tab)
     side = render(sidebar(state))
@@ -207,13 +213,9 @@ def test_detection_tab_shows_counts_events_totals_and_quality(
 
 
 def test_tab_charts_redraw_from_the_feed_on_the_sessions_own_callback(
-    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+    state: WorkbenchState, callbacks: list[Any]
 ) -> None:
     # The periodic callbacks a served session would run on its loop, called by hand here.
-    callbacks: list[Any] = []
-    monkeypatch.setattr(
-        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
-    )
     detection = [pane.object for pane in detection_tab(state.detection).select(pn.pane.HoloViews)]
     health = [
         pane.object for pane in health_tab(state.health, start=False).select(pn.pane.HoloViews)
@@ -307,13 +309,9 @@ def test_the_detector_now_line_sums_the_streams_totals() -> None:
 
 
 def test_sidebar_detection_and_health_show_the_same_alert_total(
-    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+    state: WorkbenchState, callbacks: list[Any]
 ) -> None:
     # One feed behind all three: the health records' own total (a batch behind) differs.
-    callbacks: list[Any] = []
-    monkeypatch.setattr(
-        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
-    )
     side = render(sidebar(state))
     detection = render(detection_tab(state.detection))
     health = render(health_tab(state.health, start=False, detection=state.detection))
@@ -538,13 +536,8 @@ def test_clicking_an_alert_shows_the_pairs_behind_it(
 
 
 def test_the_selection_follows_its_alert_when_newer_alerts_arrive_above_it(
-    state: WorkbenchState, monkeypatch: pytest.MonkeyPatch
+    state: WorkbenchState, callbacks: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The session's periodic callbacks (the alerts view pulls from the feed), by hand.
-    callbacks: list[Any] = []
-    monkeypatch.setattr(
-        pn.state, "add_periodic_callback", lambda callback, period: callbacks.append(callback)
-    )
     loads: list[tuple[int, str, int]] = []
     monkeypatch.setattr(
         state.detection,
