@@ -142,6 +142,76 @@ def window_count_message(
     return key.encode(), json.dumps(value).encode()
 
 
+PROBES_PENDING_MAX: Final = 4
+"""Probes left waiting for the broker at most; no new one is asked beyond that."""
+
+
+def probe_broker(
+    ask: Callable[[], None],
+    *,
+    period_s: float,
+    stop: threading.Event,
+    seconds_to_next: Callable[[], float],
+    failed: Callable[[float], None],
+    answered: Callable[[float], None],
+) -> None:
+    """Until ``stop`` is set: whenever ``seconds_to_next()`` says the broker has not been
+    heard from for a probe period, call ``ask`` (a request to the broker) and report
+    ``failed(asked_at)`` or ``answered(asked_at)``.
+
+    Each request runs in a thread of its own, so that the outage is found by the clock:
+    a kafka-python client made or asked while the broker is away can wait for its whole
+    request timeout (30 s; in a clean-clone CI run the probe asked during a 20 s outage
+    failed only after the broker's return, when it told nothing), and one that lost its
+    connection can take many seconds to reconnect once the broker is back. A request
+    still waiting after ``period_s`` reports ``failed`` at once and is left to end on
+    its own (its end is reported too: a late answer ends the outage, a late failure is
+    stale by then or confirms it); the next probe, a period later, is a new request.
+    ``ask`` must be safe to call from several threads.
+    """
+    pending: list[threading.Thread] = []
+
+    class Request:
+        def __init__(self, asked_at: float) -> None:
+            self.asked_at = asked_at
+            self.lock = threading.Lock()
+            self.ended = threading.Event()
+            self.ok: bool | None = None  # set when ``ask`` returns or raises
+            self.late = False  # reported as failed before it ended
+
+        def run(self) -> None:
+            try:
+                ask()
+                ok = True
+            except Exception:  # the broker is away (or the client could not be made)
+                ok = False
+            with self.lock:
+                self.ok, late = ok, self.late
+            self.ended.set()
+            if late and not stop.is_set():
+                (answered if ok else failed)(self.asked_at)
+
+    while not stop.wait(seconds_to_next()):
+        if seconds_to_next() > 0:  # something else heard from the broker meanwhile
+            continue
+        pending = [t for t in pending if t.is_alive()]
+        if len(pending) >= PROBES_PENDING_MAX:
+            failed(time.time())  # still no answer to any: away (and a period to wait)
+            continue
+        probe = Request(time.time())
+        thread = threading.Thread(target=probe.run, name="detector-broker-probe", daemon=True)
+        thread.start()
+        probe.ended.wait(period_s)
+        with probe.lock:
+            ok = probe.ok
+            probe.late = ok is None
+        if ok is None:
+            failed(probe.asked_at)  # no answer within the period: away from the asking
+            pending.append(thread)
+        else:
+            (answered if ok else failed)(probe.asked_at)
+
+
 class ProgressForwarder(StreamingQueryListener):
     """Hands every query progress event to a queue (the listener bus must not wait)."""
 
@@ -344,38 +414,51 @@ class DetectorMonitor:
         return sum(max(0, int(ends[tp]) - read[(tp.topic, tp.partition)]) for tp in partitions)
 
     def _probe_loop(self) -> None:
-        """The prober's thread: ask the broker whether it answers when it has not answered
-        for :data:`BROKER_PROBE_S`, with a consumer of its own (kafka-python clients are
-        not shared between threads). A thread of its own, because the monitor's thread
-        can wait through an outage too: its read of the 7a memory sink is a Spark job,
-        and both task slots may be held by ingest tasks waiting for the broker."""
-        consumer: KafkaConsumer | None = None
-        try:
-            while not self._probe_stop.wait(self._seconds_to_next_probe()):
-                if self._seconds_to_next_probe() > 0:  # a lag read heard from the broker
-                    continue
-                asked_at = time.time()
-                try:
-                    if consumer is None:
-                        consumer = KafkaConsumer(**kafka_io.client_config(self.kafka))
-                    # A short bound: a request still waiting when the broker comes back
-                    # would succeed then and hide the outage.
-                    consumer.end_offsets(
-                        [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY],
-                        timeout_ms=int(BROKER_PROBE_S * 1000),
-                    )
-                except Exception:  # the broker is away (or the client could not be made)
-                    if consumer is not None:
-                        with contextlib.suppress(Exception):
-                            consumer.close()
-                    consumer = None
-                    self._broker_failed(asked_at)
-                    continue
-                self._broker_answered(asked_at)
-        finally:
-            if consumer is not None:
+        """The prober's thread (:func:`probe_broker`). A thread of its own, because the
+        monitor's thread can wait through an outage too: its read of the 7a memory sink
+        is a Spark job, and both task slots may be held by ingest tasks waiting for the
+        broker. Each request borrows the idle client (kafka-python clients are not
+        shared between threads) or makes one when a stuck request holds it; a client
+        that failed is closed, one more than the idle one is closed after its answer."""
+        idle: list[KafkaConsumer] = []
+        lock = threading.Lock()
+        partitions = [TopicPartition(self.topics.source(s), 0) for s in INGEST_QUERY]
+
+        def ask() -> None:
+            with lock:
+                client = idle.pop() if idle else None
+            try:
+                if client is None:
+                    client = KafkaConsumer(**kafka_io.client_config(self.kafka))
+                client.end_offsets(partitions, timeout_ms=int(BROKER_PROBE_S * 1000))
+            except Exception:
+                if client is not None:  # its connections may be broken: a new one next
+                    with contextlib.suppress(Exception):
+                        client.close()
+                raise
+            with lock:
+                kept = not idle
+                if kept:
+                    idle.append(client)
+            if not kept:  # another request's client is idle already
                 with contextlib.suppress(Exception):
-                    consumer.close()
+                    client.close()
+
+        try:
+            probe_broker(
+                ask,
+                period_s=BROKER_PROBE_S,
+                stop=self._probe_stop,
+                seconds_to_next=self._seconds_to_next_probe,
+                failed=self._broker_failed,
+                answered=self._broker_answered,
+            )
+        finally:
+            with lock:
+                left, idle[:] = list(idle), []
+            for client in left:
+                with contextlib.suppress(Exception):
+                    client.close()
 
     def _seconds_to_next_probe(self) -> float:
         return max(0.0, BROKER_PROBE_S - (time.monotonic() - self._checked_at))
