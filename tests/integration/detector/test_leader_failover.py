@@ -140,13 +140,31 @@ def failover(
     sources = [topics.source(s) for s in STREAMS]
 
     # One node leads both source topics' partitions, so one kill takes both leaders.
-    # A topic just created may not list its partition's leader yet (seen once: KeyError).
-    def process_leader() -> int | None:
-        return cluster.leaders(sources).get((topics.source("process"), 0))
+    # A topic just created may not list its partition's leader yet (seen once: KeyError),
+    # and each node learns it at its own pace: a clean-clone CI run asked twice and got a
+    # leader from one node, then none from another. So every node is asked directly
+    # until all name the same leaders.
+    agreed: list[int] = []
 
-    wait_until(lambda: process_leader() is not None, 60, "the source partitions have leaders")
-    victim = process_leader()
-    assert victim is not None
+    def every_node_names_the_leaders() -> bool:
+        try:
+            views = [
+                {place: state.leader for place, state in kafka_io.partition_states(
+                    cluster.node_settings(node), sources).items()}
+                for node in cluster.brokers
+            ]  # fmt: skip
+        except BrokerUnavailable:  # a node that does not know a topic yet
+            return False
+        first = views[0]
+        if len(first) != len(sources) or None in first.values():
+            return False
+        if any(view != first for view in views):
+            return False
+        agreed[:] = [first[(topics.source("process"), 0)]]  # type: ignore[list-item]
+        return True
+
+    wait_until(every_node_names_the_leaders, 60, "every node names the source partitions' leaders")
+    victim = agreed[0]
     lead_from(kafka, sources, victim, timeout_s=60)
 
     provided = shared_dir / "models" / "provided"
