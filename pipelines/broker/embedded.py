@@ -379,7 +379,11 @@ class EmbeddedBroker:
             # Own process group: a Ctrl-C meant for the CLI does not kill the broker
             # mid-write, and stop() can signal the whole group.
             self._process = subprocess.Popen(
-                [java, f"-Xmx{b.heap_mb}m", "-Xms128m", "-XX:+UseG1GC",
+                # The whole heap committed and touched at start (as Kafka's own scripts
+                # fix -Xms to -Xmx): a heap grown lazily towards its cap made the broker's
+                # resident memory climb through a 30-minute soak (docs/reliability.md).
+                [java, f"-Xmx{b.heap_mb}m", f"-Xms{b.heap_mb}m", "-XX:+AlwaysPreTouch",
+                 "-XX:+UseG1GC",
                  "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
                  "-cp", classpath, "kafka.Kafka", str(properties)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
