@@ -150,8 +150,10 @@ class BrokerContact:
         longer than ``bound_s`` (a client still connecting when the broker went, answered
         when it came back), the broker did not answer from the asking on. True when that
         finds an outage no earlier call found. Only a request asked after a silence of
-        ``bound_s`` (the prober's) can find one: a request asked just after an answer and
-        answered slowly met a slow broker, not an absent one.
+        ``bound_s`` can find one (a lag read after a quiet spell; the prober reports its
+        own slow requests as failed already, :func:`~pipelines.detector.monitor.probe_broker`):
+        a request asked just after an answer and answered slowly met a slow broker, not
+        an absent one.
 
         When another request was answered after the asking (the lag read of the first
         batch after the broker's return can answer before this slow one), the outage ran

@@ -156,11 +156,12 @@ def failover(
         except BrokerUnavailable:  # a node that does not know a topic yet
             return False
         first = views[0]
-        if len(first) != len(sources) or None in first.values():
+        leader = first.get((topics.source("process"), 0))
+        if leader is None or len(first) != len(sources) or None in first.values():
             return False
         if any(view != first for view in views):
             return False
-        agreed[:] = [first[(topics.source("process"), 0)]]  # type: ignore[list-item]
+        agreed[:] = [leader]
         return True
 
     wait_until(every_node_names_the_leaders, 60, "every node names the source partitions' leaders")

@@ -54,16 +54,19 @@ class _Calls:
         self.changed.set()
 
 
-def _probing(ask: Callable[[], None], calls: _Calls, period_s: float) -> threading.Event:
-    """Run :func:`probe_broker` in a thread, probing once (then never again)."""
+def _probing(
+    ask: Callable[[], None], calls: _Calls, period_s: float, probes: int = 1
+) -> threading.Event:
+    """Run :func:`probe_broker` in a thread, probing ``probes`` times (then never again);
+    set the returned event to stop it."""
     stop = threading.Event()
-    probed = threading.Event()
+    asked: list[None] = []
 
     def seconds_to_next() -> float:
-        return 3600.0 if probed.is_set() else 0.0
+        return 3600.0 if len(asked) >= probes else 0.0
 
     def asking() -> None:
-        probed.set()
+        asked.append(None)
         ask()
 
     threading.Thread(
@@ -133,21 +136,13 @@ def test_a_stuck_probe_does_not_hold_back_the_next_one() -> None:
     released = threading.Event()
     calls = _Calls()
     asks: list[float] = []
-    stop = threading.Event()
 
     def ask() -> None:
         asks.append(time.time())
         if len(asks) == 1:
             released.wait(10)
 
-    threading.Thread(
-        target=probe_broker,
-        args=(ask,),
-        kwargs={"period_s": 0.3, "stop": stop,
-                "seconds_to_next": lambda: 3600.0 if len(asks) >= 2 else 0.0,
-                "failed": calls.failed, "answered": calls.answered},
-        daemon=True,
-    ).start()  # fmt: skip
+    stop = _probing(ask, calls, period_s=0.3, probes=2)
     try:
         deadline = time.time() + 5
         while len(calls.seen) < 2 and time.time() < deadline:
