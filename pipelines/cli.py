@@ -106,13 +106,16 @@ def _coerce(value: str) -> Any:
 def setup(ctx: click.Context, no_models: bool) -> None:
     """Resolve the jars from Maven Central (once); train the default models if missing."""
     from pipelines.broker.embedded import resolve_broker_jars
-    from pipelines.spark.session import resolve_connector_jars
+    from pipelines.spark.session import resolve_connector_jars, resolve_local_fs_jars
 
     settings = _settings(ctx)
     broker_jars = resolve_broker_jars(settings)
     connector_jars = resolve_connector_jars(settings)
     click.echo(f"broker jars:    {len(broker_jars)} in {broker_jars[0].parent}")
     click.echo(f"connector jars: {len(connector_jars)} in {connector_jars[0].parent}")
+    if settings.spark.nio_local_fs:
+        local_fs_jars = resolve_local_fs_jars(settings)
+        click.echo(f"local fs jar:   {len(local_fs_jars)} in {local_fs_jars[0].parent}")
     if not no_models:
         from pipelines.training.console import ensure_models_command
 

@@ -52,6 +52,37 @@ def resolve_connector_jars(settings: Settings) -> list[Path]:
     )
 
 
+LOCAL_FS_ARTIFACT = Artifact("com.globalmentor", "hadoop-bare-naked-local-fs", "0.1.0")
+"""A Hadoop local file system on Java NIO (Hadoop itself is ``provided``: no other jar)."""
+
+
+def resolve_local_fs_jars(settings: Settings) -> list[Path]:
+    """Fetch (once) and return the jar of :data:`LOCAL_FS_ARTIFACT`."""
+    return resolve_jars(
+        settings.jars_dir / f"local-fs-{LOCAL_FS_ARTIFACT.version}", [LOCAL_FS_ARTIFACT]
+    )
+
+
+def nio_local_fs_options() -> dict[str, str]:
+    """The settings that send ``file:`` paths through :data:`LOCAL_FS_ARTIFACT` (pure).
+
+    Without Hadoop's native library (pyspark ships none) Hadoop's local file system
+    sets every new file's permissions by starting ``chmod`` (``Shell.execCommand``),
+    and Spark's default checkpoint manager reaches it through ``FileContext``, which
+    does not honour ``fs.file.impl``. So both are replaced: ``fs.file.impl`` (parquet
+    writes, reads, listings) and the checkpoint manager, which then goes through the
+    ``FileSystem`` API (offset and commit logs, state store files). A rename on a local
+    disk is atomic, which is what that manager relies on.
+    """
+    return {
+        "spark.hadoop.fs.file.impl": "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem",
+        "spark.sql.streaming.checkpointFileManagerClass": (
+            "org.apache.spark.sql.execution.streaming.checkpointing."
+            "FileSystemBasedCheckpointFileManager"
+        ),
+    }
+
+
 def build_spark_session(
     settings: Settings,
     *,
@@ -109,6 +140,14 @@ def build_spark_session(
     if with_kafka:
         options["spark.jars"] = ",".join(str(p) for p in resolve_connector_jars(settings))
     options = with_extra(options, spark_settings.extra)
+    if spark_settings.nio_local_fs and options["spark.master"].startswith("local"):
+        # On the JVM's own class path: Spark resolves file: paths before it loads the
+        # jars of spark.jars. Local mode only, where that JVM runs the tasks too.
+        for key, value in nio_local_fs_options().items():
+            options.setdefault(key, value)
+        class_path = [options.get("spark.driver.extraClassPath", "")]
+        class_path += [str(p) for p in resolve_local_fs_jars(settings)]
+        options["spark.driver.extraClassPath"] = os.pathsep.join(filter(None, class_path))
     if options["spark.master"].startswith("local"):
         # Spark warns at start that the host name resolves to a loopback address unless
         # told which address to use; local mode uses loopback on purpose.
