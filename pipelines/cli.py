@@ -712,6 +712,10 @@ def detect(
 @main.group()
 def bench() -> None:
     """Throughput benchmarks (SPEC §8: measured by commands, not by timed tests)."""
+    from pipelines.signals import interrupt_on_sigterm
+
+    # A killed benchmark stops the producers, consumers and detector it started.
+    interrupt_on_sigterm()
 
 
 @contextmanager

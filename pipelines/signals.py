@@ -34,3 +34,19 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM interrupts the main thread as Ctrl-C does (KeyboardInterrupt).
+
+    Python's default for SIGTERM ends the process at once, skipping ``finally`` blocks:
+    a benchmark killed that way left the producers and live consumers it had started
+    running. Raising instead lets it stop what it started.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handle)
