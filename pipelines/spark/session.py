@@ -140,7 +140,8 @@ def build_spark_session(
     if with_kafka:
         options["spark.jars"] = ",".join(str(p) for p in resolve_connector_jars(settings))
     options = with_extra(options, spark_settings.extra)
-    if spark_settings.nio_local_fs and options["spark.master"].startswith("local"):
+    local_master = options["spark.master"].startswith("local")
+    if spark_settings.nio_local_fs and local_master:
         # On the JVM's own class path: Spark resolves file: paths before it loads the
         # jars of spark.jars. Local mode only, where that JVM runs the tasks too.
         for key, value in nio_local_fs_options().items():
@@ -148,7 +149,7 @@ def build_spark_session(
         class_path = [options.get("spark.driver.extraClassPath", "")]
         class_path += [str(p) for p in resolve_local_fs_jars(settings)]
         options["spark.driver.extraClassPath"] = os.pathsep.join(filter(None, class_path))
-    if options["spark.master"].startswith("local"):
+    if local_master:
         # Spark warns at start that the host name resolves to a loopback address unless
         # told which address to use; local mode uses loopback on purpose.
         os.environ.setdefault("SPARK_LOCAL_IP", options["spark.driver.host"])
