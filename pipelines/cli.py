@@ -747,7 +747,8 @@ def _bench_broker(settings: Settings) -> Iterator[None]:
     type=click.IntRange(min=1),
     default=20_000,
     show_default=True,
-    help="Warm-up backlog per stream (its batch is not measured).",
+    help="Warm-up backlog per stream of the later runs; the first run's is as large as "
+    "--records (its batch is not timed as the drain).",
 )
 @click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(

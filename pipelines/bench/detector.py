@@ -5,7 +5,11 @@
 1. publishes a warm-up backlog per stream to fresh topics (the real
    :class:`~pipelines.replay.kafka_producer.Replayer`, max rate, simulated clock) and
    lets a :class:`~pipelines.detector.job.Detector` drain it: the JVM compiles and
-   optimises its code during that first batch, which is not measured;
+   optimises its code during that first batch, which is not timed as the drain (its
+   own rate is reported: in the first run it is the cold JVM's). The first run's
+   warm-up is as large as the measured backlog: after a 20,000-record one, the JIT
+   compiler still took 15–19 % of the JVM's CPU during the next two runs' drains
+   (async-profiler, docs/detector.md), which a detector running for hours is past;
 2. stops the detector, publishes the measured backlog (``--records`` per stream), and
    starts it again on the same checkpoints with no cap on the batch size: the time from
    the first ingest batch's start to the last one's end, for both streams together,
@@ -23,7 +27,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +46,7 @@ from pipelines.schema.columns import STREAMING_FILE_NAMES, STREAMS, Stream
 
 DEFAULT_RECORDS_PER_STREAM: Final = 100_000
 DEFAULT_WARMUP_RECORDS: Final = 20_000
+"""Warm-up backlog per stream of the second and later runs (the JVM is warm by then)."""
 DEFAULT_RUNS: Final = 3
 DEFAULT_TIMEOUT_S: Final = 900.0
 POLL_S: Final = 0.05
@@ -59,6 +64,8 @@ class DrainRun:
         batches: ingest micro-batches per stream.
         batch_s: ingest micro-batch durations per stream, seconds.
         ceiling_per_s: records/s of the ceiling queries on the same topics.
+        warmup_per_s: records/s of the run's warm-up drain, timed the same way (the
+            first run's is the cold JVM's).
     """
 
     records: Mapping[Stream, int]
@@ -66,6 +73,7 @@ class DrainRun:
     batches: Mapping[Stream, int]
     batch_s: Mapping[Stream, tuple[float, ...]]
     ceiling_per_s: float
+    warmup_per_s: float = 0.0
 
     @property
     def total_records(self) -> int:
@@ -93,6 +101,11 @@ class DetectorBenchmark:
         return statistics.median(run.ceiling_per_s for run in self.runs)
 
     @property
+    def cold_per_s(self) -> float:
+        """The first run's warm-up drain: the detector's rate in a cold JVM."""
+        return self.runs[0].warmup_per_s
+
+    @property
     def median_ratio(self) -> float:
         """Median over runs of drain rate / ceiling of the same run."""
         return statistics.median(
@@ -111,13 +124,15 @@ class DetectorBenchmark:
             lines.append(
                 f"run {i}: {run.total_records:,} records drained in {run.drain_s:.1f} s = "
                 f"{run.records_per_s:,.0f} rec/s; ceiling {run.ceiling_per_s:,.0f} rec/s "
-                f"(ratio {run.records_per_s / run.ceiling_per_s:.2f}); {per_stream}"
+                f"(ratio {run.records_per_s / run.ceiling_per_s:.2f}); {per_stream}; "
+                f"its warm-up drained at {run.warmup_per_s:,.0f} rec/s"
             )
         lines.append(
             f"detector: median {self.median_per_s:,.0f} rec/s over {len(self.runs)} run(s), "
             f"{self.layout} messages, no cap, warm JVM; ceiling (Kafka → JSON → model → "
             f"parquet) median {self.median_ceiling_per_s:,.0f} rec/s; ratio "
-            f"{self.median_ratio:.2f}"
+            f"{self.median_ratio:.2f}; cold JVM (the first warm-up) "
+            f"{self.cold_per_s:,.0f} rec/s"
         )
         return lines
 
@@ -177,6 +192,14 @@ def fresh_topics(settings: Settings) -> DetectorTopics:
     return topics
 
 
+def drained_span_s(statuses: Sequence[BatchStatus]) -> float:
+    """Seconds from the first ingest batch's start to the last one's end (pure)."""
+    spans = [(s.ended_at - s.duration_s, s.ended_at) for s in statuses if s.ended_at]
+    if not spans:
+        return 0.0
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
 def _drain(
     detector: Detector, published: Mapping[Stream, int], timeout_s: float
 ) -> list[BatchStatus]:
@@ -215,7 +238,8 @@ def measure_detector_rate(
         data_dir: folder with ``Streaming_Linux_{process,memory}.csv`` (default: the
             generated demo data, generated when missing).
         records_per_stream: the measured backlog per stream.
-        warmup_records: the warm-up backlog per stream (not measured).
+        warmup_records: the warm-up backlog per stream of the later runs (the first
+            run's is ``max(warmup_records, records_per_stream)``; not timed as the drain).
         runs: number of runs (the report gives their median).
         layout: the producers' message layout.
         timeout_s: give up on a drain after this many seconds.
@@ -234,7 +258,8 @@ def measure_detector_rate(
         for i in range(runs):
             work = Path(tmp) / f"run-{i}"
             topics = fresh_topics(settings)
-            warm = publish_backlog(settings, topics, files, warmup_records, layout=layout)
+            warm_records = max(warmup_records, records_per_stream) if i == 0 else warmup_records
+            warm = publish_backlog(settings, topics, files, warm_records, layout=layout)
 
             def detector(
                 tag: str,
@@ -253,7 +278,7 @@ def measure_detector_rate(
                 )
 
             first = detector("warm")
-            _drain(first, warm, timeout_s)
+            warm_s = drained_span_s(_drain(first, warm, timeout_s))
             spark = first.spark
             measured = publish_backlog(
                 settings,
@@ -266,17 +291,16 @@ def measure_detector_rate(
             )
             second = detector("measured", spark=spark)
             statuses = _drain(second, measured, timeout_s)
-            started = min(s.ended_at - s.duration_s for s in statuses if s.ended_at)
-            ended = max(s.ended_at for s in statuses if s.ended_at)
             ceiling = time_ceiling(spark, settings, topics, second, work)
             run = DrainRun(
                 records=measured,
-                drain_s=ended - started,
+                drain_s=drained_span_s(statuses),
                 batches={s: sum(1 for x in statuses if x.stream == s) for s in STREAMS},
                 batch_s={
                     s: tuple(x.duration_s for x in statuses if x.stream == s) for s in STREAMS
                 },
                 ceiling_per_s=ceiling,
+                warmup_per_s=sum(warm.values()) / warm_s if warm_s > 0 else 0.0,
             )
             drains.append(run)
             if echo is not None:

@@ -208,15 +208,6 @@ class Detector:
             self.settings, self.starting_offsets, self.checkpoint_dir, self._queries.stopping
         )
         loaded, topics = self.loaded, self.topics
-        for stream in STREAMS:
-            query = start_ingest_query(
-                wiring, stream, session=self.ingest_session, model=loaded.models[stream],
-                scorer=loaded.scorers[stream], output_dir=self.output_dir,
-                source_topic=topics.source(stream), attack_topic=topics.attacks(stream),
-                max_offsets=self.max_offsets_per_trigger, trigger_s=self.trigger_s,
-                on_figures=self._on_figures,
-            )  # fmt: skip
-            self._queries.add(INGEST_QUERY[stream], query)
 
         def attacks() -> dict[Stream, DataFrame]:  # each query reads the topics itself
             return {
@@ -235,6 +226,19 @@ class Detector:
             trigger_s=self.monitor_trigger_s,
         )  # fmt: skip
         self._queries.add(PAIRS_QUERY, pairs)
+        # The ingest last: at a start with a backlog (a restart after downtime) its
+        # first micro-batch is the largest, and it no longer shares the two cores with
+        # the monitoring queries' start (building their plans over py4j, reading the
+        # alert ledger). Measured in docs/detector.md ("Throughput and latency").
+        for stream in STREAMS:
+            query = start_ingest_query(
+                wiring, stream, session=self.ingest_session, model=loaded.models[stream],
+                scorer=loaded.scorers[stream], output_dir=self.output_dir,
+                source_topic=topics.source(stream), attack_topic=topics.attacks(stream),
+                max_offsets=self.max_offsets_per_trigger, trigger_s=self.trigger_s,
+                on_figures=self._on_figures,
+            )  # fmt: skip
+            self._queries.add(INGEST_QUERY[stream], query)
 
     # -- what the queries report -------------------------------------------------------
     def watermark(self) -> str | None:

@@ -254,7 +254,10 @@ class RunningQueries:
         """
         self.stopping.set()
         queries, self._queries = self._queries, {}
-        for name, query in queries.items():
+        # The ingest first (they start last): nothing then writes an attack topic
+        # after its readers stopped.
+        ingest = set(INGEST_QUERY.values())
+        for name, query in sorted(queries.items(), key=lambda item: item[0] not in ingest):
             try:
                 if idle_wait_s > 0:
                     wait_for_idle(query, idle_wait_s)

@@ -52,6 +52,7 @@ def _figures(drain_per_s: float, fleet: dict[str, Any]) -> dict[str, Any]:
         "records_per_s": drain_per_s,
         "ceiling_per_s": 2 * drain_per_s,
         "batch_s": {"process": [1.0], "memory": [1.0]},
+        "warmup_per_s": 9_000.0,
     }
     return {
         "generated_at": "2026-12-06T00:00:00+00:00",
@@ -79,6 +80,10 @@ def test_each_bar_is_marked_met_or_missed_by_its_own_figure() -> None:
     report = render(_figures(15_000, _fleet(500, scored_p95=9.0, alert_p95=16.0, rss_mb=1600)))
     assert _row(report, "| drain, warm").endswith("**missed** |")
     assert "15,000 rec/s" in _row(report, "| drain, warm")
+    # The cold JVM's figure is shown beside it, with no bar of its own.
+    assert _row(report, "| drain in a cold JVM") == (
+        "| drain in a cold JVM (the first run's warm-up, not in the median) | 9,000 rec/s | | |"
+    )
     assert _row(report, "| drain / ceiling").endswith("met |")
     assert _row(report, "| fleet: 500 hosts, array messages: send → scored p95").endswith("met |")
     alert = _row(report, "| fleet: 500 hosts, array messages: send → alert p95")
