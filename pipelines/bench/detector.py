@@ -73,7 +73,7 @@ class DrainRun:
     batches: Mapping[Stream, int]
     batch_s: Mapping[Stream, tuple[float, ...]]
     ceiling_per_s: float
-    warmup_per_s: float = 0.0
+    warmup_per_s: float
 
     @property
     def total_records(self) -> int:
