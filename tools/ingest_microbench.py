@@ -46,7 +46,7 @@ from pipelines.detector.streaming import kafka_options  # noqa: E402
 from pipelines.replay.message import encode_tail  # noqa: E402
 from pipelines.replay.rows import load_stream_rows  # noqa: E402
 from pipelines.schema.columns import STREAMING_FILE_NAMES, Stream  # noqa: E402
-from pipelines.spark.scoring import Scorer, load_pipeline_model  # noqa: E402
+from pipelines.spark.scoring import load_pipeline_model  # noqa: E402
 from pipelines.spark.session import build_spark_session  # noqa: E402
 
 WARMUP_RUNS = 2
@@ -159,7 +159,6 @@ def main() -> None:
         records = ingest_records(messages, args.stream, model)
         writer = IngestWriter(
             stream,
-            Scorer(model),
             output_dir=Path(tempfile.mkdtemp(prefix="stophacking-microbench-")),
             kafka_options=kafka_options(settings),
             attack_topic=f"microbench.attacks-{args.stream}",

@@ -2,20 +2,18 @@
 ingest output written from it (SPEC §5 steps 3–6).
 
 The ingest query's streaming DataFrame already holds one row per record, decoded,
-cleaned and flagged (:mod:`pipelines.detector.transforms`, applied once when the query
-starts). :class:`IngestWriter` is its ``foreachBatch`` handler. Per micro-batch:
+cleaned, flagged and scored (:mod:`pipelines.detector.transforms`, applied once when
+the query starts: the model runs inside the query's own plan). :class:`IngestWriter`
+is its ``foreachBatch`` handler. Per micro-batch:
 
-1. the batch is persisted once;
-2. the scorable records are scored (:class:`~pipelines.spark.scoring.Scorer`) and the
-   result persisted;
-3. first, the records predicted as attack are published to the stream's attack topic,
+1. the batch is persisted once (the model's verdict with it);
+2. first, the records predicted as attack are published to the stream's attack topic,
    which is all the monitoring queries (7a, 7b) read;
-4. the scored records are written to ``<stream>_scored.parquet/batch=<id>``, the
-   attacks counted during the write (``observe``);
-5. the cleaned records are written to ``<stream>.parquet/batch=<id>``; the batch's
-   figures (records, messages, quarantined per stage) are observed during that same
-   write, so they cost no job of their own;
-6. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``.
+3. the scored records are written to ``<stream>_scored.parquet/batch=<id>``;
+4. the cleaned records are written to ``<stream>.parquet/batch=<id>``; the batch's
+   figures (records, messages, quarantined per stage, attacks) are observed during
+   that same write, so they cost no job of their own;
+5. quarantined records, if any, go to ``quarantine.parquet/stream=<s>/batch=<id>``.
 
 The order follows what waits for what: 7a and 7b (and so the alerts) wait for the
 attack topic, a reader of the scored output for its folder, and nobody for the cleaned
@@ -58,7 +56,7 @@ from pipelines.detector.layout import (
 )
 from pipelines.detector.streaming import QueryWiring
 from pipelines.schema.columns import Stream
-from pipelines.spark.scoring import PREDICTION, Scorer
+from pipelines.spark.scoring import PREDICTION
 
 QUARANTINE_STAGES = (transforms.STAGE_DECODE, transforms.STAGE_PARSE, transforms.STAGE_SCORE)
 
@@ -109,7 +107,6 @@ class IngestWriter:
 
     Args:
         stream: ``process`` or ``memory``.
-        scorer: the stream's model.
         output_dir: root of the detector's outputs.
         kafka_options: Spark Kafka sink options (bootstrap servers, security).
         attack_topic: where the records predicted as attack go.
@@ -120,7 +117,6 @@ class IngestWriter:
     def __init__(
         self,
         stream: Stream,
-        scorer: Scorer,
         *,
         output_dir: Path,
         kafka_options: Mapping[str, str],
@@ -128,7 +124,6 @@ class IngestWriter:
         on_figures: Callable[[IngestFigures], None],
     ) -> None:
         self.stream = stream
-        self.scorer = scorer
         self.cleaned_root = output_dir / CLEANED_DIR[stream]
         self.scored_root = output_dir / SCORED_DIR[stream]
         self.quarantine_root = output_dir / QUARANTINE_DIR / f"stream={stream}"
@@ -137,23 +132,39 @@ class IngestWriter:
         self.on_figures = on_figures
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        """Write one micro-batch of decoded, cleaned and flagged records everywhere."""
+        """Write one micro-batch of decoded, cleaned, flagged and scored records."""
         started = time.monotonic()
         records = batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            attacks = self._score(records, batch_id)
+            # The attack topic first: the monitoring queries wait for it, nobody waits
+            # for the parquet copies. A crash after it re-runs the whole batch, so the
+            # topic gets every attack at least once (see docs/detector.md).
+            (
+                transforms.scored_to_kafka(
+                    transforms.scored_view(records).filter(F.col(PREDICTION) == 1.0)
+                )
+                .write.format("kafka")
+                .options(**self.kafka_options)
+                .option("topic", self.attack_topic)
+                .save()
+            )
+            write_parquet(transforms.scored_view(records), self.scored_root, batch_id)
             figures = Observation(f"ingest_{self.stream}")
             stage = F.col(transforms.STAGE)
             cleaned_event_us = F.when(
                 stage.isNull() | (stage == transforms.STAGE_SCORE),
                 F.unix_micros(F.col(transforms.EVENT_TIME)),
             )
+            # Observed during the cleaned write, so the figures cost no job of their
+            # own (an observation on the Kafka write would never be reported: that sink
+            # runs its query inside a command of its own).
             observed = records.observe(
                 figures,
                 F.count(F.lit(1)).alias("records"),
                 # Every message has exactly one record with index 0 (an empty one too).
                 F.count(F.when(F.col(transforms.RECORD_INDEX) == 0, True)).alias("messages"),
                 *[F.count(F.when(stage == name, True)).alias(name) for name in QUARANTINE_STAGES],
+                F.count(F.when(F.col(PREDICTION) == 1.0, True)).alias("attacks"),
                 F.max(cleaned_event_us).alias("newest_us"),
                 F.min(cleaned_event_us).alias("oldest_us"),
             )
@@ -174,7 +185,7 @@ class IngestWriter:
                 records=records_n,
                 quarantined=quarantined,
                 scored=records_n - sum(quarantined.values()),
-                attacks=attacks,
+                attacks=int(counts["attacks"]),
                 newest_event_s=None if newest is None else newest / 1e6,
                 oldest_event_s=None if oldest is None else oldest / 1e6,
                 duration_s=time.monotonic() - started,
@@ -182,42 +193,13 @@ class IngestWriter:
             )
         )
 
-    def _score(self, records: DataFrame, batch_id: int) -> int:
-        """Score, publish the attacks, write the scored records; return how many attacks."""
-        scored = self.scorer.score(transforms.scorable_view(records)).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        try:
-            # The attack topic first: the monitoring queries wait for it, nobody waits
-            # for the parquet copies. A crash after it re-runs the whole batch, so the
-            # topic gets every attack at least once (see docs/detector.md).
-            (
-                transforms.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
-                .write.format("kafka")
-                .options(**self.kafka_options)
-                .option("topic", self.attack_topic)
-                .save()
-            )
-            # Counted during the parquet write: an observation on the Kafka write would
-            # never be reported (that sink runs its query inside a command of its own).
-            observed_attacks = Observation(f"attacks_{self.stream}")
-            observed = scored.observe(
-                observed_attacks,
-                F.count(F.when(F.col(PREDICTION) == 1.0, True)).alias("attacks"),
-            )
-            write_parquet(observed, self.scored_root, batch_id)
-            attacks = int(observed_attacks.get["attacks"])
-            return attacks
-        finally:
-            scored.unpersist()
-
 
 def ingest_records(messages: DataFrame, stream: Stream, model: PipelineModel) -> DataFrame:
-    """Kafka messages → one row per record, decoded, cleaned and flagged for ``model``,
-    the raw value kept for the quarantine: what :class:`IngestWriter` gets."""
+    """Kafka messages → one row per record, decoded, cleaned, flagged and scored by
+    ``model``, the raw value kept for the quarantine: what :class:`IngestWriter` gets."""
     decoded = transforms.decode_messages(messages, stream)
     flagged = transforms.flag_unscorable(transforms.clean_records(decoded, stream), model)
-    return transforms.keep_raw_value_for_quarantine(flagged)
+    return transforms.score_records(transforms.keep_raw_value_for_quarantine(flagged), model)
 
 
 def ingest_session(spark: SparkSession) -> SparkSession:
@@ -243,7 +225,6 @@ def start_ingest_query(
     *,
     session: SparkSession,
     model: PipelineModel,
-    scorer: Scorer,
     output_dir: Path,
     source_topic: str,
     attack_topic: str,
@@ -257,8 +238,7 @@ def start_ingest_query(
         wiring: the detector run's Kafka source, checkpoints and stop event.
         stream: ``process`` or ``memory``.
         session: the ingest's session (:func:`ingest_session`).
-        model: the stream's model (what its records are flagged against).
-        scorer: the same model, ready to score micro-batches.
+        model: the stream's model (what its records are flagged against and scored by).
         output_dir: root of the detector's outputs.
         source_topic: the topic the producers write ``stream`` to.
         attack_topic: where the records predicted as attack go.
@@ -281,7 +261,6 @@ def start_ingest_query(
     records = ingest_records(messages, stream, model)
     writer = IngestWriter(
         stream,
-        scorer,
         output_dir=output_dir,
         kafka_options=wiring.kafka_options,
         attack_topic=attack_topic,

@@ -233,7 +233,7 @@ class Detector:
         for stream in STREAMS:
             query = start_ingest_query(
                 wiring, stream, session=self.ingest_session, model=loaded.models[stream],
-                scorer=loaded.scorers[stream], output_dir=self.output_dir,
+                output_dir=self.output_dir,
                 source_topic=topics.source(stream), attack_topic=topics.attacks(stream),
                 max_offsets=self.max_offsets_per_trigger, trigger_s=self.trigger_s,
                 on_figures=self._on_figures,

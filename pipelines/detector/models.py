@@ -23,7 +23,7 @@ from pipelines.detector.ingest import ingest_records
 from pipelines.detector.streaming import KAFKA_SOURCE_SCHEMA
 from pipelines.errors import ModelError
 from pipelines.schema.columns import STREAMS, Stream
-from pipelines.spark.scoring import Scorer, load_pipeline_model, score
+from pipelines.spark.scoring import load_pipeline_model
 
 
 def model_version(path: Path) -> str:
@@ -62,13 +62,11 @@ class DetectorModels:
 
     Attributes:
         models: stream → the loaded pipeline.
-        scorers: stream → the same model, ready to score micro-batches.
         scored_schemas: stream → the schema of its scored records (the attack topics').
         versions: stream → version text (:func:`model_version`), carried by every alert.
     """
 
     models: Mapping[Stream, PipelineModel] = field(default_factory=dict)
-    scorers: Mapping[Stream, Scorer] = field(default_factory=dict)
     scored_schemas: Mapping[Stream, StructType] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
 
@@ -94,12 +92,11 @@ def load_models(spark: SparkSession, paths: Mapping[Stream, Path]) -> DetectorMo
             # Building the plan on an empty frame runs every schema check (and gives
             # the scored schema the monitoring queries read back) without a job.
             records = ingest_records(empty, stream, models[stream])
-            scored_schemas[stream] = score(transforms.scorable_view(records), models[stream]).schema
+            scored_schemas[stream] = transforms.scored_view(records).schema
     except ModelError as exc:
         raise ModelError(f"{exc}: {preflight.MODEL_REMEDY}") from exc
     return DetectorModels(
         models=models,
-        scorers={stream: Scorer(models[stream]) for stream in STREAMS},
         scored_schemas=scored_schemas,
         versions={s: model_version(paths[s]) for s in STREAMS},
     )

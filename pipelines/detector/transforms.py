@@ -16,11 +16,13 @@ The ingest path of one stream, in order:
    (stage ``parse``); then ``CMD_PID`` and ``event_time`` (:func:`add_event_columns`).
 3. :func:`flag_unscorable`: rows the model cannot score get a ``reason`` (stage
    ``score``), using :func:`pipelines.spark.scoring.quarantine_reason`.
+4. :func:`score_records`: the model's ``prediction`` and ``attack_probability`` on the
+   rows it can score (null on the others), in the same plan.
 
-Every record keeps exactly one row from step 1 on, so the three views taken of the
-result, :func:`quarantine_view`, :func:`cleaned_view` and :func:`scorable_view`, account
-for every record: records = decode/parse-quarantined + cleaned, cleaned =
-score-quarantined + scorable.
+Every record keeps exactly one row from step 1 on, so the views taken of the result,
+:func:`quarantine_view`, :func:`cleaned_view` and :func:`scorable_view` (or
+:func:`scored_view`, with the model's verdict), account for every record: records =
+decode/parse-quarantined + cleaned, cleaned = score-quarantined + scorable.
 
 The monitoring transforms read scored records: :func:`attack_counts` (7a) and
 :func:`attack_pairs` (7b). Applied to batch DataFrames, their watermarks are no-ops, so
@@ -58,7 +60,12 @@ from pipelines.spark.clean import (
     string_schema,
     typed_schema,
 )
-from pipelines.spark.scoring import PREDICTION, quarantine_reason
+from pipelines.spark.scoring import (
+    ATTACK_PROBABILITY,
+    PREDICTION,
+    quarantine_reason,
+    score_where,
+)
 
 # -- column names ----------------------------------------------------------------------
 CMD_PID: Final = "CMD_PID"
@@ -347,6 +354,25 @@ def flag_unscorable(records: DataFrame, model: PipelineModel) -> DataFrame:
     )
 
 
+# -- step 4: the model's verdict ------------------------------------------------------
+SCORABLE: Final = "__scorable"
+"""Transient column of :func:`score_records`: the row's stage is null (it can be scored)."""
+
+
+def score_records(records: DataFrame, model: PipelineModel) -> DataFrame:
+    """Add ``prediction`` and ``attack_probability``, null on every quarantined row.
+
+    Every row goes through the model in the same plan (the quarantined ones with
+    stand-in inputs, see :func:`pipelines.spark.scoring.score_where`) and keeps its
+    own values, so the ingest's streaming plan scores its records itself.
+
+    Raises:
+        ModelError: the records do not fit the model.
+    """
+    flagged = records.withColumn(SCORABLE, F.col(STAGE).isNull())
+    return score_where(flagged, model, SCORABLE).drop(SCORABLE)
+
+
 def processing_time() -> Column:
     """The wall-clock time when a row is computed (UTC timestamp, milliseconds).
 
@@ -375,8 +401,11 @@ def keep_raw_value_for_quarantine(records: DataFrame) -> DataFrame:
 
 
 # -- the views -------------------------------------------------------------------------
+_NOT_RECORD_COLUMNS: Final = (STAGE, REASON, RAW_VALUE, PREDICTION, ATTACK_PROBABILITY)
+
+
 def _record_columns(records: DataFrame) -> list[str]:
-    return [c for c in records.columns if c not in (STAGE, REASON, RAW_VALUE)]
+    return [c for c in records.columns if c not in _NOT_RECORD_COLUMNS]
 
 
 def cleaned_view(records: DataFrame) -> DataFrame:
@@ -388,6 +417,14 @@ def cleaned_view(records: DataFrame) -> DataFrame:
 def scorable_view(records: DataFrame) -> DataFrame:
     """Records the model can score, with the columns of :func:`cleaned_view`."""
     return records.filter(F.col(STAGE).isNull()).select(*_record_columns(records))
+
+
+def scored_view(records: DataFrame) -> DataFrame:
+    """Scored records (of :func:`score_records`): :func:`scorable_view`'s columns plus
+    ``prediction`` and ``attack_probability``."""
+    return records.filter(F.col(STAGE).isNull()).select(
+        *_record_columns(records), PREDICTION, ATTACK_PROBABILITY
+    )
 
 
 def quarantine_view(records: DataFrame) -> DataFrame:

@@ -242,7 +242,7 @@ def quarantine_reason(df: DataFrame, model: PipelineModel) -> Column:
     """A string column naming why ``model`` cannot score a row, null when it can.
 
     Reasons: ``null in A, B`` (any input column), ``NaN in C`` (float/double inputs), and
-    ``unseen value in D`` (string inputs of a ``StringIndexer`` whose ``handleInvalid`` is
+    ``unseen value in D`` (inputs of a ``StringIndexer`` whose ``handleInvalid`` is
     not ``keep``, which would drop or fail on such a row).
 
     Args:
@@ -277,8 +277,13 @@ def _unseen_value_checks(model: PipelineModel, types: dict[str, DataType]) -> It
         if indexer.getOrDefault("handleInvalid") == "keep":
             continue
         for column, labels in zip(stage.inputs, indexer.labelsArray, strict=False):
-            if column in types and isinstance(types[column], StringType):
-                yield F.when(~F.col(column).isin(list(labels)), F.lit(column))
+            if column not in types:
+                continue
+            # A StringIndexer reads any other type as its string form ("7", "0.5").
+            text = F.col(column)
+            if not isinstance(types[column], StringType):
+                text = text.cast(StringType())
+            yield F.when(~text.isin(list(labels)), F.lit(column))
 
 
 def split_scorable(df: DataFrame, model: PipelineModel) -> tuple[DataFrame, DataFrame]:
@@ -340,49 +345,99 @@ def score(df: DataFrame, model: PipelineModel) -> DataFrame:
     return scored.select(*[F.col(c) for c in df.columns], prediction, probability)
 
 
-class Scorer:
-    """:func:`score` with one Py4J call for the model, for use in every micro-batch.
+def stand_in_values(schema: StructType, model: PipelineModel) -> dict[str, Column]:
+    """For each input column of ``model``, a value it can always score.
 
-    ``PipelineModel.transform`` in Python sends every stage's params to the JVM on each
-    call (about 700 Py4J round trips for the project's process model, a third of a
-    second per micro-batch). The Java pipeline built here once holds them already; each
-    :meth:`score` is then one call for the model plus the final projection.
-
-    Args:
-        model: a loaded pipeline model ending in a classifier; an active SparkSession
-            must exist (the Java pipeline is built at once).
+    A ``StringIndexer`` input that may not meet unseen values gets the indexer's first
+    label; any other input gets ``0``, ``""`` or ``false`` by type. Used by
+    :func:`score_where` in place of the values of rows that are not scored.
 
     Raises:
-        ModelError: the model has no final prediction stage.
+        ModelError: an input column is of a type without a stand-in (neither numeric,
+            string nor boolean); the message names it.
     """
-
-    def __init__(self, model: PipelineModel) -> None:
-        classifier = _classifier(model)
-        if classifier is None:
-            raise ModelError("the pipeline model has no final prediction stage")
-        self.model = model
-        self.prediction_col: str = classifier.getOrDefault("predictionCol")
-        self.probability_col: str | None = (
-            classifier.getOrDefault("probabilityCol")
-            if classifier.hasParam("probabilityCol")
-            else None
-        )
-        self._java_model = model._to_java()
-
-    def score(self, df: DataFrame) -> DataFrame:
-        """The same result as ``score(df, model)``; call it on scorable rows only."""
-        from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
-
-        check_compatible(df.schema, self.model)
-        transformed = ClassicDataFrame(
-            self._java_model.transform(df._jdf),
-            df.sparkSession,
-        )
-        prediction = F.col(self.prediction_col).cast("double").alias(PREDICTION)
-        if self.probability_col:
-            probability = vector_to_array(F.col(self.probability_col))[1]
+    types = {field.name: field.dataType for field in schema.fields}
+    labels: dict[str, str] = {}
+    for stage in stage_columns(model):
+        if isinstance(stage.stage, StringIndexerModel):
+            for column, column_labels in zip(stage.inputs, stage.stage.labelsArray, strict=False):
+                if column_labels:
+                    labels.setdefault(column, column_labels[0])
+    values: dict[str, Column] = {}
+    for column in model_input_columns(model):
+        data_type = types[column]
+        if column in labels and isinstance(data_type, StringType):
+            value = F.lit(labels[column])
+        elif column in labels and _is_number(labels[column]):
+            value = F.lit(float(labels[column]))  # a numeric column's label: "3.0"
+        elif isinstance(data_type, NumericType):
+            value = F.lit(0)
+        elif isinstance(data_type, StringType):
+            value = F.lit("")
+        elif isinstance(data_type, BooleanType):
+            value = F.lit(False)
         else:
-            probability = F.col(self.prediction_col).cast("double")
-        return transformed.select(
-            *[F.col(c) for c in df.columns], prediction, probability.alias(ATTACK_PROBABILITY)
-        )
+            raise ModelError(
+                f"column {column} is {data_type.simpleString()}: the detector has no "
+                "stand-in value for it (numeric, string and boolean inputs only)"
+            )
+        values[column] = value.cast(data_type)
+    return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def score_where(df: DataFrame, model: PipelineModel, scorable: str) -> DataFrame:
+    """Score the rows of ``df`` whose boolean column ``scorable`` is true, in one pass.
+
+    Every row goes through ``model``, but a row that is not scorable does so with
+    :func:`stand_in_values` in place of its inputs, so no stage drops or fails on it,
+    and gets a null ``prediction`` and ``attack_probability``. Every column of ``df``
+    keeps its own values. One plan for all rows lets a streaming query score inside
+    its own plan (built once), instead of scoring a filtered copy of each micro-batch.
+
+    Args:
+        df: cleaned rows (batch or streaming), with a boolean column ``scorable``;
+            true only on rows :func:`quarantine_reason` finds no fault with.
+        model: a fitted pipeline model ending in a classifier; it must keep every row
+            it is given (as every Spark ML feature stage and model does when its
+            inputs are valid; a ``SQLTransformer`` with a ``WHERE`` would not).
+        scorable: the name of the boolean column.
+
+    Returns:
+        The columns of ``df`` plus ``prediction`` and ``attack_probability`` (see
+        :func:`score`), null where ``scorable`` is not true.
+
+    Raises:
+        ModelError: the data does not fit the model (see :func:`check_compatible`
+            and :func:`stand_in_values`).
+    """
+    check_compatible(df.schema, model)
+    classifier = _classifier(model)
+    if classifier is None:
+        raise ModelError("the pipeline model has no final prediction stage")
+    stand_ins = stand_in_values(df.schema, model)
+    # The model reads its inputs by name: they hold the stand-ins while the row's own
+    # values wait under hidden names, restored after the model.
+    hidden = {column: f"__scored_input_{i}" for i, column in enumerate(stand_ins)}
+    is_scorable = F.coalesce(F.col(scorable), F.lit(False))
+    prepared = df.withColumns({hidden[c]: F.col(c) for c in stand_ins}).withColumns(
+        {c: F.when(is_scorable, F.col(c)).otherwise(value) for c, value in stand_ins.items()}
+    )
+    prediction_col = classifier.getOrDefault("predictionCol")
+    probability_col = (
+        classifier.getOrDefault("probabilityCol") if classifier.hasParam("probabilityCol") else None
+    )
+    prediction = F.col(prediction_col).cast("double")
+    probability = vector_to_array(F.col(probability_col))[1] if probability_col else prediction
+    return model.transform(prepared).select(
+        *[F.col(hidden.get(c, c)).alias(c) for c in df.columns],
+        F.when(is_scorable, prediction).alias(PREDICTION),
+        F.when(is_scorable, probability).alias(ATTACK_PROBABILITY),
+    )
