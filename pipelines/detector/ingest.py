@@ -28,9 +28,9 @@ attack topic gets a re-run batch's records twice, which 7b removes by record ide
 (:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's
 distinct counts unchanged.
 
-:func:`start_ingest_query` wires one stream's query: its source topic, read on the
+:func:`build_ingest_query` wires one stream's query: its source topic, read on the
 ingest's own session (:func:`ingest_session`), through :func:`ingest_records` into an
-:class:`IngestWriter`.
+:class:`IngestWriter`; :meth:`IngestQuery.start` starts it.
 """
 
 from __future__ import annotations
@@ -219,7 +219,32 @@ def ingest_session(spark: SparkSession) -> SparkSession:
     return session
 
 
-def start_ingest_query(
+@dataclass(frozen=True)
+class IngestQuery:
+    """One stream's ingest query, built and ready to start (see :func:`build_ingest_query`).
+
+    Attributes:
+        stream: ``process`` or ``memory``.
+        records: the streaming frame of decoded, cleaned, flagged and scored records.
+        writer: its ``foreachBatch`` handler.
+        wiring: the detector run's Kafka source, checkpoints and stop event.
+        trigger_s: micro-batch interval, seconds.
+    """
+
+    stream: Stream
+    records: DataFrame
+    writer: IngestWriter
+    wiring: QueryWiring
+    trigger_s: float
+
+    def start(self) -> StreamingQuery:
+        """Start the query (named and checkpointed ``INGEST_QUERY[stream]``)."""
+        return self.wiring.start_batches(
+            self.records, INGEST_QUERY[self.stream], self.writer, trigger_s=self.trigger_s
+        )
+
+
+def build_ingest_query(
     wiring: QueryWiring,
     stream: Stream,
     *,
@@ -231,8 +256,12 @@ def start_ingest_query(
     max_offsets: int | None,
     trigger_s: float,
     on_figures: Callable[[IngestFigures], None],
-) -> StreamingQuery:
-    """Start ``stream``'s ingest query (named and checkpointed ``INGEST_QUERY[stream]``).
+) -> IngestQuery:
+    """Build ``stream``'s ingest query; :meth:`IngestQuery.start` starts it.
+
+    Building takes seconds (the plan of the transforms and the model, over py4j):
+    a detector builds both streams' queries before starting either, so that neither
+    stream's first micro-batch waits for, or shares the cores with, the other's build.
 
     Args:
         wiring: the detector run's Kafka source, checkpoints and stop event.
@@ -266,4 +295,4 @@ def start_ingest_query(
         attack_topic=attack_topic,
         on_figures=on_figures,
     )
-    return wiring.start_batches(records, INGEST_QUERY[stream], writer, trigger_s=trigger_s)
+    return IngestQuery(stream, records, writer, wiring, trigger_s)

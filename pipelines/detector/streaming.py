@@ -1,6 +1,6 @@
 """What every detector query is wired with: Spark's Kafka source, checkpoints, the stop.
 
-The query starters (:func:`~pipelines.detector.ingest.start_ingest_query`,
+The query starters (:func:`~pipelines.detector.ingest.build_ingest_query`,
 :func:`~pipelines.detector.counts.start_counts_query`,
 :func:`~pipelines.detector.alerts.start_pairs_query`) take a :class:`QueryWiring`: the
 Kafka options, the starting offsets, the checkpoint root and the stop event one detector
