@@ -3,8 +3,8 @@
 :func:`run_all` runs, in order: the drain benchmark (3 warm runs, the median), the fleet
 of 500 hosts (5 measured minutes after a 1-minute warm-up), a larger fleet for a
 shorter window (where the limit lies), and the brief's own 5 machines (per-record
-messages, as the brief's producers send them). :func:`render` turns the figures into
-the report; the JSON beside it holds every raw figure.
+messages, as the brief's producers send them; a 30-second warm-up). :func:`render`
+turns the figures into the report; the JSON beside it holds every raw figure.
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from pipelines.bench.detector import DetectorBenchmark, measure_detector_rate
+from pipelines.bench.detector import (
+    DEFAULT_RECORDS_PER_STREAM,
+    DEFAULT_WARMUP_RECORDS,
+    DetectorBenchmark,
+    measure_detector_rate,
+)
 from pipelines.bench.fleet import (
+    DEFAULT_WARMUP_S,
     DETECTOR_JVM,
     FleetOptions,
     FleetResult,
@@ -36,6 +42,9 @@ LARGER_FLEET_MACHINES: Final = 1000
 LARGER_FLEET_DURATION_S: Final = 120.0
 BRIEF_MACHINES: Final = 5
 BRIEF_DURATION_S: Final = 120.0
+BRIEF_WARMUP_S: Final = 30.0
+"""Five hosts' tiny micro-batches need less warm-up than a fleet's (keeps `make bench`
+under 20 minutes)."""
 TARGETS: Final = {
     "drain_per_s": 20_000,
     "drain_ceiling_ratio": 0.3,
@@ -102,29 +111,31 @@ def run_all(
     echo("bench: drain (warm, no cap, every output on) beside the ceiling")
     drain = measure_detector_rate(
         settings,
-        records_per_stream=int(100_000 * scale),
-        warmup_records=int(20_000 * scale),
+        records_per_stream=int(DEFAULT_RECORDS_PER_STREAM * scale),
+        warmup_records=int(DEFAULT_WARMUP_RECORDS * scale),
         runs=1 if quick else 3,
         echo=echo,
     )
     for line in drain.summary_lines():
         echo(line)
+    parts_s = {"drain": round(time.monotonic() - started)}
     fleets: dict[str, FleetResult] = {}
     plans = [
-        ("fleet", FLEET_MACHINES, FLEET_DURATION_S, "array"),
-        ("larger fleet", LARGER_FLEET_MACHINES, LARGER_FLEET_DURATION_S, "array"),
-        ("brief cadence", BRIEF_MACHINES, BRIEF_DURATION_S, "record"),
+        ("fleet", FLEET_MACHINES, FLEET_DURATION_S, DEFAULT_WARMUP_S, "array"),
+        ("larger fleet", LARGER_FLEET_MACHINES, LARGER_FLEET_DURATION_S, DEFAULT_WARMUP_S, "array"),
+        ("brief cadence", BRIEF_MACHINES, BRIEF_DURATION_S, BRIEF_WARMUP_S, "record"),
     ]
-    for name, machines, duration_s, layout in plans:
+    for name, machines, duration_s, warmup_s, layout in plans:
         if quick:
-            machines, duration_s = max(5, machines // 20), 30.0
+            machines, duration_s, warmup_s = max(5, machines // 20), 30.0, 20.0
         echo(f"bench: {name}")
+        part_started = time.monotonic()
         result = measure_fleet(
             settings,
             FleetOptions(
                 machines=machines,
                 duration_s=duration_s,
-                warmup_s=20.0 if quick else 60.0,
+                warmup_s=warmup_s,
                 layout=layout,  # type: ignore[arg-type]
             ),
             echo=echo,
@@ -132,9 +143,11 @@ def run_all(
         for line in result_lines(result):
             echo(line)
         fleets[name] = result
+        parts_s[name] = round(time.monotonic() - part_started)
     figures = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "took_s": round(time.monotonic() - started),
+        "parts_s": parts_s,
         "quick": quick,
         "machine": machine_facts(),
         "targets": TARGETS,
@@ -167,6 +180,13 @@ def _p95_row(what: str, value: float | None, bar: float) -> str:
     return f"| {what} | {_seconds(value)} | ≤ {bar:g} s | {_mark(met)} |"
 
 
+def _parts(parts_s: dict[str, int] | None) -> str:
+    """`` (drain 300 s, fleet 420 s, …)``: where the run's time went."""
+    if not parts_s:
+        return ""
+    return " (" + ", ".join(f"{name} {seconds} s" for name, seconds in parts_s.items()) + ")"
+
+
 def render(figures: dict[str, Any]) -> str:
     """The Markdown report of :func:`run_all`'s figures."""
     drain = figures["drain"]
@@ -177,7 +197,8 @@ def render(figures: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Written by `make bench` (`stophacking bench all`) on {figures['generated_at']} in "
-        f"{figures['took_s']} s{' (quick mode: short smoke runs)' if figures['quick'] else ''}. "
+        f"{figures['took_s']} s{_parts(figures.get('parts_s'))}"
+        f"{' (quick mode: short smoke runs)' if figures['quick'] else ''}. "
         "Raw figures: [`benchmarks.json`](benchmarks.json). Every latency runs from a "
         "record's send time (its Kafka timestamp) to the moment the output holding it was "
         "complete (see `pipelines/detector/latency.py`).",
@@ -317,7 +338,7 @@ def render(figures: dict[str, Any]) -> str:
         "stophacking bench detector --records 100000 --runs 3",
         "stophacking bench fleet --machines 500 --duration 300",
         "stophacking bench fleet --machines 1000 --duration 120",
-        "stophacking bench fleet --machines 5 --duration 120 --layout record",
+        "stophacking bench fleet --machines 5 --duration 120 --warmup 30 --layout record",
         "```",
         "",
         "Run on an otherwise idle machine: every part shares the same two cores, so any "

@@ -6,7 +6,8 @@ cleaned, flagged and scored (:mod:`pipelines.detector.transforms`, applied once 
 the query starts: the model runs inside the query's own plan). :class:`IngestWriter`
 is its ``foreachBatch`` handler. Per micro-batch:
 
-1. the batch is persisted once (the model's verdict with it);
+1. the batch is computed once and stored (:func:`~pipelines.spark.frames.materialized`,
+   the model's verdict with it);
 2. first, the records predicted as attack are published to the stream's attack topic,
    which is all the monitoring queries (7a, 7b) read;
 3. the scored records are written to ``<stream>_scored.parquet/batch=<id>``;
@@ -21,10 +22,11 @@ copy. Publishing before the parquet writes took a scored and a cleaned write off
 alert's path (measured in docs/detector.md, "Throughput and latency"); it changes no
 guarantee, because a crash anywhere before Spark commits the batch runs all of it again.
 
-Three or four Spark jobs per micro-batch (the attack topic, the scored and the cleaned
-writes, the quarantine when it has rows). Every write overwrites its batch's own folder,
-so a batch Spark re-runs after a crash replaces whatever a failed attempt left; the
-attack topic gets a re-run batch's records twice, which 7b removes by record identity
+Four or five Spark jobs per micro-batch (computing and storing the batch, the attack
+topic, the scored and the cleaned writes, the quarantine when it has rows). Every write
+overwrites its batch's own folder, so a batch Spark re-runs after a crash replaces
+whatever a failed attempt left; the attack topic gets a re-run batch's records twice,
+which 7b removes by record identity
 (:func:`~pipelines.detector.transforms.drop_replayed_records`) and which leaves 7a's
 distinct counts unchanged.
 
@@ -40,7 +42,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -56,6 +57,7 @@ from pipelines.detector.layout import (
 )
 from pipelines.detector.streaming import QueryWiring
 from pipelines.schema.columns import Stream
+from pipelines.spark.frames import materialized
 from pipelines.spark.scoring import PREDICTION
 
 QUARANTINE_STAGES = (transforms.STAGE_DECODE, transforms.STAGE_PARSE, transforms.STAGE_SCORE)
@@ -134,8 +136,7 @@ class IngestWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         """Write one micro-batch of decoded, cleaned, flagged and scored records."""
         started = time.monotonic()
-        records = batch.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
+        with materialized(batch) as records:
             # The attack topic first: the monitoring queries wait for it, nobody waits
             # for the parquet copies. A crash after it re-runs the whole batch, so the
             # topic gets every attack at least once (see docs/detector.md).
@@ -174,8 +175,6 @@ class IngestWriter:
             if sum(quarantined.values()):
                 write_parquet(transforms.quarantine_view(records), self.quarantine_root, batch_id)
             records_n = int(counts["records"])
-        finally:
-            records.unpersist()
         newest, oldest = counts["newest_us"], counts["oldest_us"]
         self.on_figures(
             IngestFigures(
@@ -213,9 +212,6 @@ def ingest_session(spark: SparkSession) -> SparkSession:
     """
     session = spark.newSession()
     session.conf.set("spark.sql.codegen.wholeStage", "false")
-    # A micro-batch is cached for a few seconds only: compressing its columns
-    # cost more (a twelfth of the ingest's CPU) than the memory it saves.
-    session.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
     return session
 
 

@@ -100,3 +100,12 @@ def test_the_step_table_shows_each_query_s_medians() -> None:
     assert _row(report, "| fleet: 500 hosts, array messages: detector driver peak RSS").endswith(
         "**missed** |"
     )
+
+
+def test_the_first_line_says_where_the_run_s_time_went() -> None:
+    figures = _figures(20_000, _fleet(500, scored_p95=8.0, alert_p95=12.0, rss_mb=1600))
+    figures["parts_s"] = {"drain": 330, "fleet": 420}
+    first = render(figures).splitlines()[2]
+    assert "in 60 s (drain 330 s, fleet 420 s). " in first
+    del figures["parts_s"]  # a report written before the parts were timed
+    assert "in 60 s. " in render(figures).splitlines()[2]
