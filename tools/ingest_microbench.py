@@ -154,8 +154,8 @@ def main() -> None:
         if args.compare is not None:
             variants[f"compared ({args.compare})"] = decode(load_transforms(args.compare))
     else:
-        # Not persisted here: the handler persists the batch, as in the detector, so its
-        # time includes the decoding.
+        # Not stored here: the handler stores the batch (frames.materialized), as in the
+        # detector, so its time includes the decoding.
         records = ingest_records(messages, args.stream, model)
         writer = IngestWriter(
             stream,

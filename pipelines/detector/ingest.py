@@ -137,19 +137,18 @@ class IngestWriter:
         """Write one micro-batch of decoded, cleaned, flagged and scored records."""
         started = time.monotonic()
         with materialized(batch) as records:
+            scored = transforms.scored_view(records)
             # The attack topic first: the monitoring queries wait for it, nobody waits
             # for the parquet copies. A crash after it re-runs the whole batch, so the
             # topic gets every attack at least once (see docs/detector.md).
             (
-                transforms.scored_to_kafka(
-                    transforms.scored_view(records).filter(F.col(PREDICTION) == 1.0)
-                )
+                transforms.scored_to_kafka(scored.filter(F.col(PREDICTION) == 1.0))
                 .write.format("kafka")
                 .options(**self.kafka_options)
                 .option("topic", self.attack_topic)
                 .save()
             )
-            write_parquet(transforms.scored_view(records), self.scored_root, batch_id)
+            write_parquet(scored, self.scored_root, batch_id)
             figures = Observation(f"ingest_{self.stream}")
             stage = F.col(transforms.STAGE)
             cleaned_event_us = F.when(

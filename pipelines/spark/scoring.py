@@ -329,27 +329,35 @@ def score(df: DataFrame, model: PipelineModel) -> DataFrame:
         ModelError: the data does not fit the model (see :func:`check_compatible`).
     """
     check_compatible(df.schema, model)
+    prediction, probability = _verdict(model)
+    return model.transform(df).select(
+        *[F.col(c) for c in df.columns],
+        prediction.alias(PREDICTION),
+        probability.alias(ATTACK_PROBABILITY),
+    )
+
+
+def _verdict(model: PipelineModel) -> tuple[Column, Column]:
+    """The model's output as (prediction, probability of class 1), both doubles; the
+    probability is the prediction for a classifier without probabilities.
+
+    Raises:
+        ModelError: the model has no final prediction stage.
+    """
     classifier = _classifier(model)
     if classifier is None:
         raise ModelError("the pipeline model has no final prediction stage")
-    prediction_col = classifier.getOrDefault("predictionCol")
-    scored = model.transform(df)
-    prediction = F.col(prediction_col).cast("double").alias(PREDICTION)
-    probability_col = (
-        classifier.getOrDefault("probabilityCol") if classifier.hasParam("probabilityCol") else None
-    )
-    if probability_col:
-        probability = vector_to_array(F.col(probability_col))[1].alias(ATTACK_PROBABILITY)
-    else:
-        probability = F.col(prediction_col).cast("double").alias(ATTACK_PROBABILITY)
-    return scored.select(*[F.col(c) for c in df.columns], prediction, probability)
+    prediction = F.col(classifier.getOrDefault("predictionCol")).cast("double")
+    if classifier.hasParam("probabilityCol") and classifier.getOrDefault("probabilityCol"):
+        return prediction, vector_to_array(F.col(classifier.getOrDefault("probabilityCol")))[1]
+    return prediction, prediction
 
 
 def stand_in_values(schema: StructType, model: PipelineModel) -> dict[str, Column]:
     """For each input column of ``model``, a value it can always score.
 
-    A ``StringIndexer`` input that may not meet unseen values gets the indexer's first
-    label; any other input gets ``0``, ``""`` or ``false`` by type. Used by
+    A ``StringIndexer`` input gets the indexer's first label (a value it has seen); any
+    other input gets ``0``, ``""`` or ``false`` by type. Used by
     :func:`score_where` in place of the values of rows that are not scored.
 
     Raises:
@@ -419,9 +427,7 @@ def score_where(df: DataFrame, model: PipelineModel, scorable: str) -> DataFrame
             and :func:`stand_in_values`).
     """
     check_compatible(df.schema, model)
-    classifier = _classifier(model)
-    if classifier is None:
-        raise ModelError("the pipeline model has no final prediction stage")
+    prediction, probability = _verdict(model)
     stand_ins = stand_in_values(df.schema, model)
     # The model reads its inputs by name: they hold the stand-ins while the row's own
     # values wait under hidden names, restored after the model.
@@ -430,12 +436,6 @@ def score_where(df: DataFrame, model: PipelineModel, scorable: str) -> DataFrame
     prepared = df.withColumns({hidden[c]: F.col(c) for c in stand_ins}).withColumns(
         {c: F.when(is_scorable, F.col(c)).otherwise(value) for c, value in stand_ins.items()}
     )
-    prediction_col = classifier.getOrDefault("predictionCol")
-    probability_col = (
-        classifier.getOrDefault("probabilityCol") if classifier.hasParam("probabilityCol") else None
-    )
-    prediction = F.col(prediction_col).cast("double")
-    probability = vector_to_array(F.col(probability_col))[1] if probability_col else prediction
     return model.transform(prepared).select(
         *[F.col(hidden.get(c, c)).alias(c) for c in df.columns],
         F.when(is_scorable, prediction).alias(PREDICTION),
